@@ -1,0 +1,96 @@
+"""What this process can learn about, and do to, the process tree around it.
+
+Everything here reads ``/proc`` (slim images have no ``ps``) or calls
+``prctl``.  A process is identified by its pid *and* its start time, so a
+pid that was reused by an unrelated process is never mistaken for one of
+ours.
+"""
+
+import os
+
+import _signal
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """Make orphaned descendants of this process its children, as PID 1's are.
+
+    Raises OSError when the kernel refuses (kernels before 3.4, some sandboxes).
+    """
+    import ctypes  # costs milliseconds, so it is paid only when the reaper is not PID 1
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def parent_and_start(pid):
+    """Return ``(parent pid, start time in clock ticks)`` of ``pid``, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return None
+    # The command name in parentheses may itself hold spaces and parentheses.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[1]), int(fields[19])
+
+
+def is_ancestor(pid):
+    """Tell whether ``pid`` is a live ancestor of this process in this PID namespace."""
+    current = os.getpid()
+    while current > 1:
+        known = parent_and_start(current)
+        if known is None:
+            return False
+        current = known[0]
+        if current == pid:
+            return True
+    return False
+
+
+def descendants():
+    """Return ``(pid, start time)`` of every live descendant of this process."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            known = parent_and_start(entry)
+            if known is not None:
+                children.setdefault(known[0], []).append((int(entry), known[1]))
+    found = []
+    parents = [os.getpid()]
+    while parents:
+        for pid, start in children.get(parents.pop(), ()):
+            found.append((pid, start))
+            parents.append(pid)
+    return found
+
+
+def signal_descendants(signum):
+    """Send ``signum`` to every live descendant of this process, and to nobody else.
+
+    Each pid is pinned with a pidfd before its start time is checked, so a
+    process that exits meanwhile and whose pid is reused is left alone.
+    """
+    for pid, start in descendants():
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        except OSError:  # kernels before 5.3: kill() right after the same identity check
+            pidfd = None
+        try:
+            known = parent_and_start(pid)
+            if known is None or known[1] != start:
+                continue
+            if pidfd is None:
+                os.kill(pid, signum)
+            else:
+                _signal.pidfd_send_signal(pidfd, signum)
+        except ProcessLookupError:
+            pass
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
