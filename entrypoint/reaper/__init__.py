@@ -20,7 +20,7 @@ from reaper._proc import become_subreaper
 from reaper._supervisor import exit_status, logger, say, supervise
 
 __version__ = "0.1.0"
-__all__ = ["Config", "Status", "reap", "start", "run_forked", "with_reaper"]
+__all__ = ["Config", "Status", "reap", "run_forked", "start", "with_reaper"]
 
 
 class Config:
@@ -46,13 +46,13 @@ class Config:
     """
 
     __slots__ = (
-        "pid",
-        "options",
-        "disable_pid1_check",
-        "enable_child_subreaper",
-        "status_queue",
         "clone_env_indicator",
         "debug",
+        "disable_pid1_check",
+        "enable_child_subreaper",
+        "options",
+        "pid",
+        "status_queue",
     )
 
     def __init__(
@@ -82,7 +82,7 @@ class Status:
     """One reaped child: its ``pid``, the ``error`` of the wait (an OSError or None),
     and the raw ``wait_status`` (see ``os.waitstatus_to_exitcode``)."""
 
-    __slots__ = ("pid", "error", "wait_status")
+    __slots__ = ("error", "pid", "wait_status")
 
     def __init__(self, pid, error, wait_status):
         self.pid = pid
@@ -129,17 +129,23 @@ def start(config):
     import signal
     import threading
 
-    wake = threading.Event()
+    # The handler only writes to a pipe: Python may re-enter a handler at
+    # any bytecode, so anything that takes a lock there can deadlock.
+    wake_up, woken = os.pipe()
+    os.set_blocking(woken, False)
     previous = signal.getsignal(signal.SIGCHLD)
 
     def on_sigchld(signum, frame):
-        wake.set()
+        try:
+            os.write(woken, b"!")
+        except BlockingIOError:  # the pipe is full of wake-ups already
+            pass
         if callable(previous):
             previous(signum, frame)
 
     signal.signal(signal.SIGCHLD, on_sigchld)
-    threading.Thread(target=_reap_forever, args=(config, wake, log), name="reaper", daemon=True).start()
-    wake.set()  # children that exited before the handler was in place
+    os.write(woken, b"!")  # children that exited before the handler was in place
+    threading.Thread(target=_reap_forever, args=(config, wake_up, log), name="reaper", daemon=True).start()
 
 
 def run_forked(config=None):
@@ -178,10 +184,9 @@ def with_reaper(config, entry_point):
     sys.exit(entry_point())
 
 
-def _reap_forever(config, wake, log):
+def _reap_forever(config, wake_up, log):
     while True:
-        wake.wait()
-        wake.clear()
+        os.read(wake_up, 4096)
         while _reap_one(config, log):
             pass
 

@@ -5,10 +5,9 @@ over its variable), then either supervises COMMAND or, when a reaper already
 runs above this process, execs COMMAND in its place and adds no process.
 """
 
+import _signal
 import os
 import sys
-
-import _signal
 
 from reaper import __version__, _proc
 from reaper._signals import CATCHABLE, parse_signal, signal_name
@@ -39,9 +38,21 @@ exit status: COMMAND's own, 128+N when signal N killed it, 127 when COMMAND
 is not found, 126 when it cannot be run, 2 for a usage error.
 """
 
-_SWITCHES = {"-h": "help", "--help": "help", "-V": "version", "--version": "version", "-v": "verbose", "--verbose": "verbose"}
+_SWITCHES = {
+    "-h": "help",
+    "--help": "help",
+    "-V": "version",
+    "--version": "version",
+    "-v": "verbose",
+    "--verbose": "verbose",
+}
 _VALUED = {"--grace": "grace", "--forward": "forward", "--rewrite": "rewrite"}
-_ENVIRONMENT = {"grace": "REAPER_GRACE", "forward": "REAPER_FORWARD", "rewrite": "REAPER_REWRITE", "verbose": "REAPER_DEBUG"}
+_ENVIRONMENT = {
+    "grace": "REAPER_GRACE",
+    "forward": "REAPER_FORWARD",
+    "rewrite": "REAPER_REWRITE",
+    "verbose": "REAPER_DEBUG",
+}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -158,7 +169,9 @@ def _rewrite(source, text):
             signum = parse_signal(received)
             table[signum] = 0 if forwarded.strip() == "0" else parse_signal(forwarded)
         except ValueError:
-            raise UsageError(f"{source}: expected FROM:TO with signal names or numbers, TO may be 0, got {item!r}") from None
+            raise UsageError(
+                f"{source}: expected FROM:TO with signal names or numbers, TO may be 0, got {item!r}"
+            ) from None
         if signum not in CATCHABLE or signum == _signal.SIGCHLD:
             raise UsageError(f"{source}: {signal_name(signum)} is never forwarded, so it cannot be rewritten")
     return table

@@ -6,9 +6,8 @@ pid that was reused by an unrelated process is never mistaken for one of
 ours.
 """
 
-import os
-
 import _signal
+import os
 
 _PR_SET_CHILD_SUBREAPER = 36
 

@@ -60,6 +60,6 @@ def parse_signal(text):
 def _parse_realtime(word):
     for base in ("RTMIN", "RTMAX"):
         rest = word[len(base) :]
-        if word.startswith(base) and (rest == "" or rest[0] in "+-" and rest[1:].isdigit()):
+        if word.startswith(base) and (rest == "" or (rest[0] in "+-" and rest[1:].isdigit())):
             return getattr(_signal, "SIG" + base) + int(rest or 0)
     return None

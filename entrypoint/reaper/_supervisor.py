@@ -18,10 +18,9 @@
 The ``reaper`` command and :func:`reaper.run_forked` both run through here.
 """
 
+import _signal
 import os
 import time
-
-import _signal
 
 from reaper import _proc
 from reaper._signals import CATCHABLE, signal_name

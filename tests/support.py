@@ -1,0 +1,126 @@
+"""What the tests share: how to run the reaper, as PID 1 or not, and how to look at processes."""
+
+import contextlib
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HELPERS = Path(__file__).parent / "helpers"
+PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
+REAPER = [sys.executable, "-m", "reaper"]
+NON_REAPING_PID1 = [sys.executable, "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
+"""A PID 1 that waits for its own child only, as an application run as PID 1 does."""
+NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def orphan_storm(count):
+    """A shell script that makes ``count`` orphans, then prints ``zombies=N``: the zombies
+    left among its parent's children after they had up to 5 s to be reaped."""
+    return f"""
+i=0; while [ $i -lt {count} ]; do (sleep 0 &); i=$((i+1)); done
+t=0; while :; do
+  z=0
+  for s in /proc/[0-9]*/stat; do
+    read -r line < "$s" 2>/dev/null || continue
+    case "${{line##*) }}" in "Z $PPID "*) z=$((z+1));; esac
+  done
+  [ $z -eq 0 ] || [ $t -ge 50 ] && break
+  t=$((t+1)); sleep 0.1
+done
+echo zombies=$z
+"""
+
+
+def zombies_reported(output):
+    """The N of the ``zombies=N`` line that :func:`orphan_storm` printed."""
+    return int(output.rsplit("zombies=", 1)[1].split()[0])
+
+
+@contextlib.contextmanager
+def running(argv, **options):
+    """Start ``argv`` with pipes for stdout and stderr, and kill it when the block ends."""
+    options.setdefault("stdout", subprocess.PIPE)
+    options.setdefault("stderr", subprocess.PIPE)
+    process = subprocess.Popen(argv, text=True, **options)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def as_pid1(argv):
+    """``argv`` run as PID 1 of a new PID namespace; the namespace dies with ``unshare``."""
+    return [*NEW_PID_NAMESPACE, *argv]
+
+
+def children(pid):
+    """The pids of the children of ``pid``."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def namespace_pid1(unshare_pid, timeout=10):
+    """The host pid of the PID 1 that ``unshare`` started."""
+    return wait_for(lambda: (children(unshare_pid) or [None])[0], timeout, f"no child of unshare {unshare_pid}")
+
+
+def wait_for(probe, timeout=10, what="condition"):
+    """Call ``probe`` until it returns something true, and return that; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def read_line(stream, timeout=10):
+    """The next line of a pipe, without its newline; fail after ``timeout`` s.
+
+    Reads the file descriptor a byte at a time, so no line waits unseen in a buffer.
+    """
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        if not select.select([stream], [], [], max(0, deadline - time.monotonic()))[0]:
+            raise AssertionError(f"no line within {timeout}s (got {line!r})")
+        byte = os.read(stream.fileno(), 1)
+        if not byte:
+            raise AssertionError(f"end of output after {line!r}")
+        line += byte
+    return line.decode().rstrip("\n")
+
+
+def context_switches(pid):
+    """Voluntary plus involuntary context switches of ``pid`` so far."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+
+
+def is_alive(pid):
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(") ", 1)[1][0] != "Z"
+
+
+def environment(**changes):
+    """os.environ with ``changes`` applied; a value of None removes the variable."""
+    env = dict(os.environ)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
