@@ -16,29 +16,6 @@ NON_REAPING_PID1 = [sys.executable, "-c", "import subprocess, sys; sys.exit(subp
 NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 
-def orphan_storm(count):
-    """A shell script that makes ``count`` orphans, then prints ``zombies=N``: the zombies
-    left among its parent's children after they had up to 5 s to be reaped."""
-    return f"""
-i=0; while [ $i -lt {count} ]; do (sleep 0 &); i=$((i+1)); done
-t=0; while :; do
-  z=0
-  for s in /proc/[0-9]*/stat; do
-    read -r line < "$s" 2>/dev/null || continue
-    case "${{line##*) }}" in "Z $PPID "*) z=$((z+1));; esac
-  done
-  [ $z -eq 0 ] || [ $t -ge 50 ] && break
-  t=$((t+1)); sleep 0.1
-done
-echo zombies=$z
-"""
-
-
-def zombies_reported(output):
-    """The N of the ``zombies=N`` line that :func:`orphan_storm` printed."""
-    return int(output.rsplit("zombies=", 1)[1].split()[0])
-
-
 @contextlib.contextmanager
 def running(argv, **options):
     """Start ``argv`` with pipes for stdout and stderr, and kill it when the block ends."""
@@ -124,3 +101,56 @@ def environment(**changes):
         else:
             env[name] = value
     return env
+
+
+PROMPT = "PROMPT> "
+
+
+def assert_job_control(argv, env=None):
+    """Drive an interactive bash started by ``argv`` through a pseudo-terminal and check
+    that Ctrl-C, Ctrl-Z and fg work and that ``exit 7`` ends ``argv`` with status 7.
+
+    ``env`` defaults to this environment with PS1 set to :data:`PROMPT`.
+    """
+    import pexpect
+
+    env = environment(PS1=PROMPT, TERM="dumb") if env is None else env
+    shell = pexpect.spawn(argv[0], argv[1:], env=env, encoding="utf-8", timeout=30)
+    try:
+        shell.expect_exact(PROMPT)
+        assert "job control" not in shell.before
+        assert "terminal process group" not in shell.before
+        shell.sendline("sleep 30")
+        wait_for(_sleep_holds_the_foreground, what="sleep in the foreground")
+        shell.sendcontrol("c")
+        shell.expect_exact(PROMPT)
+        shell.sendline("echo status=$?")
+        shell.expect_exact("status=130")
+        shell.sendline("sleep 30")
+        wait_for(_sleep_holds_the_foreground, what="sleep in the foreground")
+        shell.sendcontrol("z")
+        shell.expect("Stopped")
+        shell.expect_exact(PROMPT)
+        shell.sendline("fg")
+        shell.expect_exact("sleep 30")
+        wait_for(_sleep_holds_the_foreground, what="sleep back in the foreground")
+        shell.sendcontrol("c")
+        shell.expect_exact(PROMPT)
+        shell.sendline("exit 7")
+        shell.expect(pexpect.EOF)
+    finally:
+        shell.close(force=True)
+    assert shell.exitstatus == 7
+
+
+def _sleep_holds_the_foreground():
+    """Whether a ``sleep`` is the foreground process group of its terminal (seen from the host)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().rsplit(") ", 1)
+        except OSError:
+            continue
+        fields = fields.split()
+        if name.endswith("(sleep") and fields[0] != "Z" and fields[2] == fields[5]:
+            return True
+    return False

@@ -7,7 +7,8 @@ import sys
 import textwrap
 
 import reaper
-from support import PRINT_SIGNALS, as_pid1, namespace_pid1, orphan_storm, read_line, running
+from storm import orphan_storm
+from support import PRINT_SIGNALS, as_pid1, namespace_pid1, read_line, running
 
 ORPHANS_AND_SUBPROCESSES = """
 import subprocess, sys

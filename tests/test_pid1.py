@@ -8,6 +8,7 @@ import time
 import pytest
 
 from reaper._signals import CATCHABLE, signal_name
+from storm import orphan_storm, zombies_reported
 from support import (
     NON_REAPING_PID1,
     PRINT_SIGNALS,
@@ -18,11 +19,9 @@ from support import (
     environment,
     is_alive,
     namespace_pid1,
-    orphan_storm,
     read_line,
     running,
     wait_for,
-    zombies_reported,
 )
 
 STORM = 5000

@@ -1,0 +1,32 @@
+# python-slim with the reaper as PID 1. Build it through docker-bake.hcl
+# (`docker buildx bake`) or, without buildx, `python3 image/build.py`.
+ARG PYTHON_VERSION=3.13
+ARG DEBIAN_SUITE=trixie
+ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-${DEBIAN_SUITE}
+
+# Bytecode is the same on every architecture, so it is compiled on the build
+# platform and the image stage below runs nothing: no emulation for arm64.
+# The classic builder (the Docker SDK's) sets no BUILDPLATFORM: plain "linux"
+# then means the engine's own architecture.
+FROM --platform=${BUILDPLATFORM:-linux} ${BASE_IMAGE} AS bytecode
+COPY entrypoint/reaper /usr/local/lib/python-reaper/reaper
+RUN python3 -m compileall -q -o 2 --invalidation-mode unchecked-hash /usr/local/lib/python-reaper
+
+FROM ${BASE_IMAGE}
+ARG BASE_IMAGE
+ARG REAPER_VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+COPY --from=bytecode /usr/local/lib/python-reaper /usr/local/lib/python-reaper
+COPY image/reaper /usr/local/bin/reaper
+LABEL org.opencontainers.image.title="python-reaper" \
+      org.opencontainers.image.description="python-slim with a pure-Python PID 1 that reaps zombies, forwards signals and shuts down gracefully" \
+      org.opencontainers.image.source="https://github.com/org/python-reaper" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${REAPER_VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"
+ENTRYPOINT ["/usr/local/bin/reaper"]
+# Setting ENTRYPOINT clears the CMD inherited from python-slim.
+CMD ["python3"]

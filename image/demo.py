@@ -1,0 +1,60 @@
+"""Build the image on the best base available and show what it changes, side by side.
+
+usage: python3 image/demo.py [TARGET]   (default: py313-trixie)
+
+Runs the same orphan storm under a Python app as PID 1, first in the bare
+base and then in the image, and prints the zombies each leaves; then times
+``docker stop`` of an idle Python app in both.
+"""
+
+import sys
+import time
+
+import docker
+
+from build import bake_targets, build, choose_base
+from storm import orphan_storm, zombies_reported
+
+ORPHANS = 1000
+APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])"]
+IDLE_APP = ["python3", "-c", "import time; time.sleep(1000)"]
+
+
+def zombies_left(client, image, entrypoint):
+    output = client.containers.run(
+        image, [*APP_AS_PID1, "sh", "-c", orphan_storm(ORPHANS)], entrypoint=entrypoint, remove=True
+    )
+    return zombies_reported(output.decode())
+
+
+def stop_seconds(client, image):
+    container = client.containers.run(image, IDLE_APP, detach=True)
+    try:
+        time.sleep(1)
+        started = time.monotonic()
+        container.stop(timeout=10)
+        return time.monotonic() - started, container.wait()["StatusCode"]
+    finally:
+        container.remove(force=True)
+
+
+def main(argv):
+    name = argv[0] if argv else "py313-trixie"
+    client = docker.from_env()
+    target = bake_targets()[name]
+    base, kind = choose_base(client, target)
+    build(client, target, base)
+    image = target["tags"][0]
+    print(f"built {image} on the {kind} base {base}\n")
+    rows = [(f"bare base  {base}", base), (f"the image  {image}", image)]
+    print(f"{ORPHANS} orphans made under a Python app as PID 1:")
+    for label, ref in rows:
+        print(f"  {label:60} zombies left: {zombies_left(client, ref)}")
+    print("\ndocker stop of an idle Python app:")
+    for label, ref in rows:
+        seconds, status = stop_seconds(client, ref)
+        print(f"  {label:60} {seconds:5.1f} s, exit status {status}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

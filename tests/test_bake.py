@@ -1,0 +1,49 @@
+"""docker-bake.hcl: the matrix, its tags and its arguments agree with the Dockerfile."""
+
+import re
+from collections import Counter
+
+from build import ROOT, bake_targets
+
+VERSIONS = ["3.11", "3.12", "3.13", "3.14", "3.15"]
+SUITES = ["trixie", "bookworm"]
+TARGETS = bake_targets()
+
+
+def test_the_matrix_is_every_version_on_every_suite():
+    expected = {f"py{version.replace('.', '')}-{suite}": (version, suite) for version in VERSIONS for suite in SUITES}
+    assert {
+        name: (target["args"]["PYTHON_VERSION"], target["args"]["DEBIAN_SUITE"]) for name, target in TARGETS.items()
+    } == expected
+
+
+def test_every_target_is_multi_arch_with_attestations():
+    for target in TARGETS.values():
+        assert target["platforms"] == ["linux/amd64", "linux/arm64"]
+        assert target["attest"] == ["type=sbom", "type=provenance,mode=max"]
+
+
+def test_every_build_argument_is_declared_in_the_dockerfile():
+    declared = set(re.findall(r"^ARG (\w+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE))
+    for target in TARGETS.values():
+        assert set(target["args"]) <= declared
+
+
+def test_no_tag_is_claimed_by_two_targets():
+    counts = Counter(tag for target in TARGETS.values() for tag in target["tags"])
+    assert [tag for tag, count in counts.items() if count > 1] == []
+
+
+def test_tags_follow_the_official_python_scheme():
+    tags = {name: [tag.rsplit(":", 1)[1] for tag in target["tags"]] for name, target in TARGETS.items()}
+    assert tags["py312-trixie"] == ["3.12", "3.12-trixie"]
+    assert tags["py312-bookworm"] == ["3.12-bookworm"]
+    assert tags["py315-trixie"] == ["3.15", "3.15-trixie", "3", "3-trixie", "latest"]
+    assert tags["py315-bookworm"] == ["3.15-bookworm", "3-bookworm"]
+
+
+def test_registry_and_image_come_from_variables(monkeypatch):
+    monkeypatch.setenv("REGISTRY", "registry.example")
+    monkeypatch.setenv("IMAGE", "reaper")
+    assert bake_targets()["py313-trixie"]["tags"][0] == "registry.example/reaper:3.13"
+    assert TARGETS["py313-trixie"]["tags"][0] == "ghcr.io/org/python-reaper:3.13"

@@ -1,0 +1,179 @@
+"""The image in a real Docker engine: PID 1, zombies, signals, exit codes, hardening, TTY, size."""
+
+import subprocess
+import time
+
+import pytest
+import testinfra
+
+from storm import orphan_storm, zombies_reported
+from support import NON_REAPING_PID1, PROMPT, assert_job_control
+
+BOUNDED_STORM = "i=0; while [ $i -lt 3000 ]; do (sleep 0 &) || exit 1; i=$((i+1)); done; echo storm survived"
+NON_REAPING = ["python3", *NON_REAPING_PID1[1:]]
+SLEEPER = ["python3", "-c", "import time; time.sleep(1000)"]
+HARDENED = {
+    "user": "65534:65534",
+    "read_only": True,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "pids_limit": 64,
+}
+
+
+def finish(container, timeout=120):
+    """Wait for the container to exit; return (exit status, its output)."""
+    status = container.wait(timeout=timeout)["StatusCode"]
+    return status, container.logs().decode()
+
+
+def pid1_child(host):
+    """The pid of PID 1's direct child, read from /proc inside the container (slim has no ps)."""
+    for stat in host.check_output("cat /proc/[0-9]*/stat").splitlines():
+        pid, rest = stat.split(" ", 1)
+        if rest.rsplit(") ", 1)[1].split()[1] == "1":
+            return int(pid)
+    raise AssertionError("PID 1 has no child")
+
+
+def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
+    container = containers(image.tag, ["sleep", "60"])
+    host = testinfra.get_host(f"docker://{container.id}")
+    assert host.file("/proc/1/cmdline").content_string.split("\0")[:3] == [
+        "/usr/local/bin/python3",
+        "-ISBOO",
+        "/usr/local/bin/reaper",
+    ]
+    child = pid1_child(host)
+    assert host.file(f"/proc/{child}/cmdline").content_string.split("\0")[:2] == ["sleep", "60"]
+    assert "REAPER=1" in host.file(f"/proc/{child}/environ").content_string.split("\0")
+    assert host.exists("reaper")
+
+
+def test_entrypoint_cmd_and_labels(image):
+    config = image.built.attrs["Config"]
+    assert config["Entrypoint"] == ["/usr/local/bin/reaper"]
+    assert config["Cmd"] == ["python3"]
+    labels = config["Labels"]
+    for name in ("title", "description", "source", "licenses", "version", "revision", "created", "base.name"):
+        assert labels.get(f"org.opencontainers.image.{name}"), name
+    assert labels["org.opencontainers.image.title"] == "python-reaper"
+
+
+def test_python_reads_stdin_by_default(image):
+    result = subprocess.run(
+        ["docker", "run", "-i", "--rm", image.tag], input="print(6*7)\n", capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stdout) == (0, "42\n")
+
+
+def test_orphan_storm_under_a_pids_limit(image, containers):
+    status, output = finish(containers(image.tag, ["sh", "-c", BOUNDED_STORM], pids_limit=64))
+    assert (status, output.strip()) == (0, "storm survived")
+
+
+def test_control_orphan_storm_under_a_non_reaping_pid1_hits_the_pids_limit(image, containers):
+    status, output = finish(containers(image.base.id, [*NON_REAPING, "sh", "-c", BOUNDED_STORM], pids_limit=64))
+    assert status != 0
+    assert "storm survived" not in output
+
+
+def stop_time(container, timeout):
+    time.sleep(1)  # let PID 1 start its child before the stop
+    started = time.monotonic()
+    container.stop(timeout=timeout)
+    return time.monotonic() - started, container.wait(timeout=30)["StatusCode"]
+
+
+def test_docker_stop_is_fast(image, containers):
+    seconds, status = stop_time(containers(image.tag, SLEEPER), timeout=10)
+    assert seconds < 2
+    assert status == 143
+
+
+def test_control_docker_stop_of_the_bare_base_waits_for_the_timeout(image, containers):
+    seconds, status = stop_time(containers(image.base.id, SLEEPER), timeout=3)
+    assert seconds >= 3
+    assert status == 137
+
+
+def exec_orphans(container):
+    container.exec_run(["sh", "-c", "i=0; while [ $i -lt 200 ]; do (sleep 0 &); i=$((i+1)); done"])
+    time.sleep(1)
+    states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
+    return sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
+
+
+def test_orphans_of_docker_exec_are_reaped(image, containers):
+    assert exec_orphans(containers(image.tag, ["sleep", "60"])) == 0
+
+
+def test_control_orphans_of_docker_exec_stay_zombies_under_a_non_reaping_pid1(image, containers):
+    assert exec_orphans(containers(image.base.id, SLEEPER)) >= 150
+
+
+@pytest.mark.parametrize(
+    ("command", "status"),
+    [
+        ("exit 0", 0),
+        ("exit 1", 1),
+        ("exit 42", 42),
+        ("exit 255", 255),
+        ("kill -KILL $$", 137),
+        ("kill -TERM $$", 143),
+    ],
+)
+def test_exit_codes_pass_through(image, containers, command, status):
+    assert finish(containers(image.tag, ["sh", "-c", command]))[0] == status
+
+
+def test_a_missing_command_exits_127(image, containers):
+    status, output = finish(containers(image.tag, ["no-such-command"]))
+    assert (status, output) == (127, "reaper: no-such-command: No such file or directory\n")
+
+
+def test_a_hardened_container_reaps_and_passes_exit_codes(image, containers):
+    script = orphan_storm(300) + "exit 42"
+    status, output = finish(containers(image.tag, ["sh", "-c", script], **HARDENED))
+    assert status == 42, output
+    assert zombies_reported(output) == 0
+
+
+def test_under_docker_init_the_reaper_is_a_subreaper(image, containers):
+    adoption = "orphan=$(sh -c 'sleep 5 >/dev/null & echo $!'); read -r line < /proc/$orphan/stat; set -- ${line##*) }; echo adopter=$2 reaper=$PPID; "
+    status, output = finish(containers(image.tag, ["sh", "-c", adoption + orphan_storm(300)], init=True))
+    assert status == 0, output
+    adopter, reaper = (word.split("=")[1] for word in output.split()[:2])
+    assert adopter == reaper != "1"
+    assert zombies_reported(output) == 0
+
+
+def test_docker_run_it_bash_has_job_control(image):
+    assert_job_control(
+        ["docker", "run", "-it", "--rm", "-e", f"PS1={PROMPT}", image.tag, "bash", "--norc", "--noprofile", "-i"]
+    )
+
+
+WRITER = """
+setsid sh -c 'trap "sleep 0.5; echo flushed > /data/out; exit 0" TERM; while :; do sleep 0.1; done' &
+exec python3 -c 'import time; time.sleep(1000)'
+"""
+
+
+def test_a_background_writer_flushes_on_docker_stop(image, containers, tmp_path):
+    container = containers(image.tag, ["sh", "-c", WRITER], volumes={str(tmp_path): {"bind": "/data", "mode": "rw"}})
+    seconds, status = stop_time(container, timeout=10)
+    assert (tmp_path / "out").read_text() == "flushed\n"
+    assert status == 143
+    assert seconds < 5
+
+
+def test_the_image_adds_at_most_64_kib_to_its_base(image):
+    assert image.built.attrs["Size"] - image.base.attrs["Size"] <= 64 * 1024
+
+
+def test_the_reaper_writes_nothing(image, containers):
+    assert finish(containers(image.tag, ["true"], read_only=True))[0] == 0
+    container = containers(image.tag, ["true"])
+    finish(container)
+    assert container.diff() is None or not any("python-reaper" in change["Path"] for change in container.diff())
