@@ -20,10 +20,8 @@ APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; subprocess.run(sys.argv
 IDLE_APP = ["python3", "-c", "import time; time.sleep(1000)"]
 
 
-def zombies_left(client, image, entrypoint):
-    output = client.containers.run(
-        image, [*APP_AS_PID1, "sh", "-c", orphan_storm(ORPHANS)], entrypoint=entrypoint, remove=True
-    )
+def zombies_left(client, image):
+    output = client.containers.run(image, [*APP_AS_PID1, "sh", "-c", orphan_storm(ORPHANS)], remove=True)
     return zombies_reported(output.decode())
 
 
