@@ -137,7 +137,7 @@ def choose_base(client, target, mode="auto", log=print):
         except docker.errors.APIError as error:
             if mode == "official":
                 raise BuildError(f"cannot pull {official}: {error.explanation}") from None
-            log(f"{official} cannot be pulled, so the base is built from Debian packages")
+            log(f"{official} cannot be pulled; looking for an offline base")
     if OFFLINE_PYTHON.get(suite) != python:
         raise BuildError(
             f"no offline base for Python {python}: Debian {suite} ships Python {OFFLINE_PYTHON.get(suite)}"
