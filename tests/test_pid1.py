@@ -207,3 +207,12 @@ def test_a_subreaper_signals_its_descendants_and_nobody_else(tmp_path):
         with pytest.raises(AssertionError, match="no line"):
             read_line(bystander.stdout, timeout=1)
         assert is_alive(bystander.pid)
+
+
+def test_descendants_a_subreaper_may_not_signal_do_not_crash_the_shutdown():
+    # Root without CAP_KILL (docker's --cap-drop ALL) may not signal another user's process.
+    without_kill = ["setpriv", "--bounding-set", "-kill", "--inh-caps", "-kill"]
+    leftover = "setpriv --reuid 65534 --regid 65534 --clear-groups sleep 30 & sleep 0.3; exit 3"
+    subreaper = [*without_kill, *REAPER, "--grace", "0.5", "sh", "-c", leftover]
+    result = run(as_pid1([*NON_REAPING_PID1, *subreaper]))
+    assert (result.returncode, result.stderr) == (3, "")

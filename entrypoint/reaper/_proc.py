@@ -67,11 +67,12 @@ def descendants():
     return found
 
 
-def signal_descendants(signum):
-    """Send ``signum`` to every live descendant of this process, and to nobody else.
+def signal_descendants(*signums):
+    """Send each of ``signums``, in order, to every live descendant of this process, and to nobody else.
 
     Each pid is pinned with a pidfd before its start time is checked, so a
-    process that exits meanwhile and whose pid is reused is left alone.
+    process that exits meanwhile and whose pid is reused is left alone.  A
+    descendant that may not be signalled (it runs as another user) is skipped.
     """
     for pid, start in descendants():
         try:
@@ -84,11 +85,12 @@ def signal_descendants(signum):
             known = parent_and_start(pid)
             if known is None or known[1] != start:
                 continue
-            if pidfd is None:
-                os.kill(pid, signum)
-            else:
-                _signal.pidfd_send_signal(pidfd, signum)
-        except ProcessLookupError:
+            for signum in signums:
+                if pidfd is None:
+                    os.kill(pid, signum)
+                else:
+                    _signal.pidfd_send_signal(pidfd, signum)
+        except OSError:
             pass
         finally:
             if pidfd is not None:

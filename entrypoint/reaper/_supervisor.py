@@ -193,12 +193,11 @@ def _reap(main_pid, log):
 
 
 def _shut_down(is_pid_one, grace, log):
-    if not _reap(None, log)[1]:
+    if _wait_until_none_left(0, log):
         return
     signal_the_rest = _signal_namespace if is_pid_one else _proc.signal_descendants
     log("sending SIGTERM and SIGCONT to the remaining processes")
-    signal_the_rest(_signal.SIGTERM)
-    signal_the_rest(_signal.SIGCONT)
+    signal_the_rest(_signal.SIGTERM, _signal.SIGCONT)
     if _wait_until_none_left(grace, log):
         log("every remaining process has exited")
         return
@@ -207,11 +206,12 @@ def _shut_down(is_pid_one, grace, log):
     _wait_until_none_left(_AFTER_SIGKILL, log)
 
 
-def _signal_namespace(signum):
-    try:
-        os.kill(-1, signum)  # as PID 1: every process of the PID namespace but this one
-    except ProcessLookupError:
-        pass
+def _signal_namespace(*signums):
+    for signum in signums:
+        try:
+            os.kill(-1, signum)  # as PID 1: every process of the PID namespace but this one
+        except ProcessLookupError:  # none left; kill(-1) skips, and never fails on, those we may not signal
+            pass
 
 
 def _wait_until_none_left(timeout, log):
