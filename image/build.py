@@ -56,11 +56,9 @@ def bake_targets(path=BAKE_FILE, environ=os.environ):
 
     def resolve(name):
         merged = {}
-        for parent in raw[name].get("inherits", []):
-            for key, value in resolve(parent).items():
+        for layer in [*map(resolve, raw[name].get("inherits", [])), raw[name]]:
+            for key, value in layer.items():
                 merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
-        for key, value in raw[name].items():
-            merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
         merged.pop("inherits", None)
         return merged
 

@@ -8,15 +8,13 @@ base and then in the image, and prints the zombies each leaves; then times
 """
 
 import sys
-import time
 
 import docker
 
 from build import bake_targets, build, choose_base
-from storm import orphan_storm, zombies_reported
+from workloads import APP_AS_PID1, orphan_storm, stop_seconds, zombies_reported
 
 ORPHANS = 1000
-APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])"]
 IDLE_APP = ["python3", "-c", "import time; time.sleep(1000)"]
 
 
@@ -25,13 +23,10 @@ def zombies_left(client, image):
     return zombies_reported(output.decode())
 
 
-def stop_seconds(client, image):
+def stop_idle_app(client, image):
     container = client.containers.run(image, IDLE_APP, detach=True)
     try:
-        time.sleep(1)
-        started = time.monotonic()
-        container.stop(timeout=10)
-        return time.monotonic() - started, container.wait()["StatusCode"]
+        return stop_seconds(container, timeout=10)
     finally:
         container.remove(force=True)
 
@@ -50,7 +45,7 @@ def main(argv):
         print(f"  {label:60} zombies left: {zombies_left(client, ref)}")
     print("\ndocker stop of an idle Python app:")
     for label, ref in rows:
-        seconds, status = stop_seconds(client, ref)
+        seconds, status = stop_idle_app(client, ref)
         print(f"  {label:60} {seconds:5.1f} s, exit status {status}")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "image")]  # the helpers, and the build and storm modules
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "image")]  # the helpers, and the build and workloads modules
 
 OFFLINE_TARGETS = ["py311-bookworm", "py313-trixie"]
 """The bake targets whose Python a Debian suite ships: buildable with no registry."""
@@ -40,11 +40,12 @@ def image(request, docker_client):
     """An image under test: a bake target built from the working tree, or one given with --image."""
     import build
 
-    if request.param not in build.bake_targets():
+    targets = build.bake_targets()
+    if request.param not in targets:
         given = docker_client.images.get(request.param)
         base = given.labels["org.opencontainers.image.base.name"]
         return _Image(given, base=docker_client.images.get(base))
-    target = build.bake_targets()[request.param]
+    target = targets[request.param]
     base, _ = build.choose_base(docker_client, target)
     tag = f"python-reaper-test:{request.param}"
     return _Image(build.build(docker_client, target, base, tags=[tag]), base=docker_client.images.get(base))

@@ -8,12 +8,19 @@ import sys
 import time
 from pathlib import Path
 
+from workloads import APP_AS_PID1
+
 HELPERS = Path(__file__).parent / "helpers"
 PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
 REAPER = [sys.executable, "-m", "reaper"]
-NON_REAPING_PID1 = [sys.executable, "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
+NON_REAPING_PID1 = [sys.executable, *APP_AS_PID1[1:]]
 """A PID 1 that waits for its own child only, as an application run as PID 1 does."""
 NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def run(argv, timeout=120, **options):
+    """Run ``argv`` to its end with text output captured; fail after ``timeout`` s."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **options)
 
 
 @contextlib.contextmanager

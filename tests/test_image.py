@@ -6,11 +6,10 @@ import time
 import pytest
 import testinfra
 
-from storm import orphan_storm, zombies_reported
-from support import NON_REAPING_PID1, PROMPT, assert_job_control
+from support import PROMPT, assert_job_control
+from workloads import APP_AS_PID1, orphan_storm, stop_seconds, zombies_reported
 
 BOUNDED_STORM = "i=0; while [ $i -lt 3000 ]; do (sleep 0 &) || exit 1; i=$((i+1)); done; echo storm survived"
-NON_REAPING = ["python3", *NON_REAPING_PID1[1:]]
 SLEEPER = ["python3", "-c", "import time; time.sleep(1000)"]
 HARDENED = {
     "user": "65534:65534",
@@ -73,26 +72,19 @@ def test_orphan_storm_under_a_pids_limit(image, containers):
 
 
 def test_control_orphan_storm_under_a_non_reaping_pid1_hits_the_pids_limit(image, containers):
-    status, output = finish(containers(image.base.id, [*NON_REAPING, "sh", "-c", BOUNDED_STORM], pids_limit=64))
+    status, output = finish(containers(image.base.id, [*APP_AS_PID1, "sh", "-c", BOUNDED_STORM], pids_limit=64))
     assert status != 0
     assert "storm survived" not in output
 
 
-def stop_time(container, timeout):
-    time.sleep(1)  # let PID 1 start its child before the stop
-    started = time.monotonic()
-    container.stop(timeout=timeout)
-    return time.monotonic() - started, container.wait(timeout=30)["StatusCode"]
-
-
 def test_docker_stop_is_fast(image, containers):
-    seconds, status = stop_time(containers(image.tag, SLEEPER), timeout=10)
+    seconds, status = stop_seconds(containers(image.tag, SLEEPER), timeout=10)
     assert seconds < 2
     assert status == 143
 
 
 def test_control_docker_stop_of_the_bare_base_waits_for_the_timeout(image, containers):
-    seconds, status = stop_time(containers(image.base.id, SLEEPER), timeout=3)
+    seconds, status = stop_seconds(containers(image.base.id, SLEEPER), timeout=3)
     assert seconds >= 3
     assert status == 137
 
@@ -162,7 +154,7 @@ exec python3 -c 'import time; time.sleep(1000)'
 
 def test_a_background_writer_flushes_on_docker_stop(image, containers, tmp_path):
     container = containers(image.tag, ["sh", "-c", WRITER], volumes={str(tmp_path): {"bind": "/data", "mode": "rw"}})
-    seconds, status = stop_time(container, timeout=10)
+    seconds, status = stop_seconds(container, timeout=10)
     assert (tmp_path / "out").read_text() == "flushed\n"
     assert status == 143
     assert seconds < 5

@@ -2,13 +2,12 @@
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 
 import reaper
-from storm import orphan_storm
-from support import PRINT_SIGNALS, as_pid1, namespace_pid1, read_line, running
+from support import PRINT_SIGNALS, as_pid1, namespace_pid1, read_line, run, running
+from workloads import orphan_storm
 
 ORPHANS_AND_SUBPROCESSES = """
 import subprocess, sys
@@ -23,10 +22,6 @@ print(storm.stdout, flush=True)
 
 def python(code, *args):
     return [sys.executable, "-c", textwrap.dedent(code), *args]
-
-
-def run(argv, timeout=120, **options):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **options)
 
 
 def test_run_forked_keeps_every_subprocess_exit_code_while_orphans_are_reaped():

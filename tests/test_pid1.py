@@ -2,13 +2,11 @@
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from reaper._signals import CATCHABLE, signal_name
-from storm import orphan_storm, zombies_reported
 from support import (
     NON_REAPING_PID1,
     PRINT_SIGNALS,
@@ -20,15 +18,13 @@ from support import (
     is_alive,
     namespace_pid1,
     read_line,
+    run,
     running,
     wait_for,
 )
+from workloads import orphan_storm, zombies_reported
 
 STORM = 5000
-
-
-def run(argv, timeout=120, **options):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **options)
 
 
 def test_orphan_storm_leaves_no_zombie():

@@ -1,4 +1,9 @@
-"""The orphan storm: the workload that shows whether a PID 1 reaps. Shared by the tests and the demo."""
+"""The workloads that show what a PID 1 does, shared by the tests and the demo."""
+
+import time
+
+APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
+"""A Python app that runs its arguments and waits for that child only, as apps run as PID 1 do: it reaps no orphan."""
 
 
 def orphan_storm(count):
@@ -22,3 +27,11 @@ echo zombies=$z
 def zombies_reported(output):
     """The N of the ``zombies=N`` line that :func:`orphan_storm` printed."""
     return int(output.rsplit("zombies=", 1)[1].split()[0])
+
+
+def stop_seconds(container, timeout):
+    """``docker stop`` a container started a second ago; return (seconds it took, exit status)."""
+    time.sleep(1)  # let PID 1 start its child before the stop
+    started = time.monotonic()
+    container.stop(timeout=timeout)
+    return time.monotonic() - started, container.wait(timeout=30)["StatusCode"]
