@@ -10,7 +10,8 @@ ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-${DEBIAN_SUITE}
 # then means the engine's own architecture.
 FROM --platform=${BUILDPLATFORM:-linux} ${BASE_IMAGE} AS bytecode
 COPY entrypoint/reaper /usr/local/lib/python-reaper/reaper
-RUN python3 -m compileall -q -o 2 --invalidation-mode unchecked-hash /usr/local/lib/python-reaper
+COPY image/compile.py /tmp/compile.py
+RUN python3 /tmp/compile.py /usr/local/lib/python-reaper
 
 FROM ${BASE_IMAGE}
 ARG BASE_IMAGE

@@ -40,7 +40,7 @@ def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
     host = testinfra.get_host(f"docker://{container.id}")
     assert host.file("/proc/1/cmdline").content_string.split("\0")[:3] == [
         "/usr/local/bin/python3",
-        "-ISBOO",
+        "-ISB",
         "/usr/local/bin/reaper",
     ]
     child = pid1_child(host)

@@ -13,11 +13,11 @@ Two ways to reap zombies from Python code:
   these only in programs that never wait for a child of their own.
 """
 
-import os
+import posix  # not os: the reaper command imports this module too (see _supervisor)
 import sys
 
 from reaper._proc import become_subreaper
-from reaper._supervisor import exit_status, logger, say, supervise
+from reaper._supervisor import environ, exit_status, logger, say, supervise
 
 __version__ = "0.1.0"
 __all__ = ["Config", "Status", "reap", "run_forked", "start", "with_reaper"]
@@ -123,7 +123,7 @@ def start(config):
             become_subreaper()
         except OSError as error:
             say(f"cannot become a child subreaper: {error.strerror}")
-    if os.getpid() != 1 and not (config.disable_pid1_check or config.enable_child_subreaper):
+    if posix.getpid() != 1 and not (config.disable_pid1_check or config.enable_child_subreaper):
         log("reaper disabled, pid not 1")
         return
     import signal
@@ -131,20 +131,20 @@ def start(config):
 
     # The handler only writes to a pipe: Python may re-enter a handler at
     # any bytecode, so anything that takes a lock there can deadlock.
-    wake_up, woken = os.pipe()
-    os.set_blocking(woken, False)
+    wake_up, woken = posix.pipe()
+    posix.set_blocking(woken, False)
     previous = signal.getsignal(signal.SIGCHLD)
 
     def on_sigchld(signum, frame):
         try:
-            os.write(woken, b"!")
+            posix.write(woken, b"!")
         except BlockingIOError:  # the pipe is full of wake-ups already
             pass
         if callable(previous):
             previous(signum, frame)
 
     signal.signal(signal.SIGCHLD, on_sigchld)
-    os.write(woken, b"!")  # children that exited before the handler was in place
+    posix.write(woken, b"!")  # children that exited before the handler was in place
     threading.Thread(target=_reap_forever, args=(config, wake_up, log), name="reaper", daemon=True).start()
 
 
@@ -159,7 +159,7 @@ def run_forked(config=None):
     child (the indicator is set) it returns at once.
     """
     config = Config() if config is None else config
-    if config.clone_env_indicator in os.environ:
+    if config.clone_env_indicator in environ():
         return
     status = supervise(
         [sys.executable, *sys.orig_argv[1:]],
@@ -171,7 +171,7 @@ def run_forked(config=None):
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-    os._exit(status)
+    posix._exit(status)
 
 
 def with_reaper(config, entry_point):
@@ -186,7 +186,7 @@ def with_reaper(config, entry_point):
 
 def _reap_forever(config, wake_up, log):
     while True:
-        os.read(wake_up, 4096)
+        posix.read(wake_up, 4096)
         while _reap_one(config, log):
             pass
 
@@ -194,7 +194,7 @@ def _reap_forever(config, wake_up, log):
 def _reap_one(config, log):
     """Wait for one child as ``config`` says; tell whether to wait again at once."""
     try:
-        pid, wait_status = os.waitpid(config.pid, config.options)
+        pid, wait_status = posix.waitpid(config.pid, config.options)
     except ChildProcessError:
         return False
     except OSError as error:

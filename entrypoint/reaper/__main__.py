@@ -1,7 +1,5 @@
 """``python -m reaper``: the reaper command."""
 
-import sys
+from reaper._command import run
 
-from reaper._command import main
-
-sys.exit(main())
+run()

@@ -6,12 +6,12 @@ runs above this process, execs COMMAND in its place and adds no process.
 """
 
 import _signal
-import os
+import posix  # not os: see _supervisor
 import sys
 
 from reaper import __version__, _proc
 from reaper._signals import CATCHABLE, parse_signal, signal_name
-from reaper._supervisor import replace_process, say, supervise
+from reaper._supervisor import environ, replace_process, say, supervise
 
 USAGE = """\
 usage: reaper [OPTIONS] [--] COMMAND [ARG...]
@@ -63,8 +63,9 @@ class UsageError(Exception):
 
 def main(args=None):
     """Run the command line ``args`` (default ``sys.argv[1:]``) and return the exit status."""
+    environment = environ()
     try:
-        options = parse(sys.argv[1:] if args is None else args, os.environ)
+        options = parse(sys.argv[1:] if args is None else args, environment)
     except UsageError as error:
         say(str(error))
         return 2
@@ -75,9 +76,9 @@ def main(args=None):
         sys.stdout.write(f"reaper {__version__}\n")
         return 0
     command = options.pop("command")
-    if os.getpid() != 1 and _reaper_above(os.environ.get("REAPER", "")):
+    if posix.getpid() != 1 and _reaper_above(environment.get("REAPER", "")):
         if options["verbose"]:
-            say(f"reaper {os.environ['REAPER']} already runs above, running {command[0]} in place")
+            say(f"reaper {environment['REAPER']} already runs above, running {command[0]} in place")
         return replace_process(command)
     return supervise(
         command,
@@ -86,6 +87,20 @@ def main(args=None):
         rewrite=options["rewrite"],
         verbose=options["verbose"],
     )
+
+
+def run():
+    """Run the command line and exit with its status, without the interpreter's finalisation.
+
+    Skipping finalisation saves about 1.5 ms of every container's start-up;
+    the reaper holds nothing that needs it but stdout, which is flushed here.
+    """
+    status = main()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):  # stdout closed, or a closed pipe after --help
+        pass
+    posix._exit(status)
 
 
 def parse(args, environ):

@@ -7,7 +7,7 @@ ours.
 """
 
 import _signal
-import os
+import posix  # not os: see _supervisor
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -22,7 +22,7 @@ def become_subreaper():
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
+        raise OSError(errno, posix.strerror(errno))
 
 
 def parent_and_start(pid):
@@ -39,7 +39,7 @@ def parent_and_start(pid):
 
 def is_ancestor(pid):
     """Tell whether ``pid`` is a live ancestor of this process in this PID namespace."""
-    current = os.getpid()
+    current = posix.getpid()
     while current > 1:
         known = parent_and_start(current)
         if known is None:
@@ -53,13 +53,13 @@ def is_ancestor(pid):
 def descendants():
     """Return ``(pid, start time)`` of every live descendant of this process."""
     children = {}
-    for entry in os.listdir("/proc"):
+    for entry in posix.listdir("/proc"):
         if entry.isdigit():
             known = parent_and_start(entry)
             if known is not None:
                 children.setdefault(known[0], []).append((int(entry), known[1]))
     found = []
-    parents = [os.getpid()]
+    parents = [posix.getpid()]
     while parents:
         for pid, start in children.get(parents.pop(), ()):
             found.append((pid, start))
@@ -76,7 +76,7 @@ def signal_descendants(*signums):
     """
     for pid, start in descendants():
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = posix.pidfd_open(pid)
         except ProcessLookupError:
             continue
         except OSError:  # kernels before 5.3: kill() right after the same identity check
@@ -87,11 +87,11 @@ def signal_descendants(*signums):
                 continue
             for signum in signums:
                 if pidfd is None:
-                    os.kill(pid, signum)
+                    posix.kill(pid, signum)
                 else:
                     _signal.pidfd_send_signal(pidfd, signum)
         except OSError:
             pass
         finally:
             if pidfd is not None:
-                os.close(pidfd)
+                posix.close(pidfd)

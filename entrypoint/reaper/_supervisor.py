@@ -19,7 +19,8 @@ The ``reaper`` command and :func:`reaper.run_forked` both run through here.
 """
 
 import _signal
-import os
+import posix  # os itself costs about 2 ms, a fifth of the interpreter's start-up
+import sys
 import time
 
 from reaper import _proc
@@ -45,19 +46,19 @@ def supervise(argv, *, marker="REAPER", forward_to_group=True, rewrite=None, gra
     """
     log = logger(verbose)
     _signal.pthread_sigmask(_signal.SIG_BLOCK, CATCHABLE)
-    is_pid_one = os.getpid() == 1
+    is_pid_one = posix.getpid() == 1
     if not is_pid_one:
         try:
             _proc.become_subreaper()
         except OSError as error:
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
-    env = dict(os.environ)
-    env[marker] = str(os.getpid())
+    env = environ()
+    env[marker] = str(posix.getpid())
     try:
         child = _spawn(argv, env)
     except OSError as error:
         return exec_failure(argv[0], error)
-    os.chdir("/")
+    posix.chdir("/")
     log(f"spawned {child}: {' '.join(argv)}")
     status = _forward_and_reap_until_exit(child, forward_to_group, rewrite or {}, log)
     log(f"command {child} is gone, exit status {status}")
@@ -70,6 +71,8 @@ def replace_process(argv, env=None):
 
     Returns the exit status for the failure (127 or 126) if the exec fails.
     """
+    import os  # only here: the PATH search of execvpe is Python code in os
+
     for signum in CATCHABLE:
         _signal.signal(signum, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
@@ -77,6 +80,15 @@ def replace_process(argv, env=None):
         os.execvpe(argv[0], argv, os.environ if env is None else env)
     except OSError as error:
         return exec_failure(argv[0], error)
+
+
+def environ():
+    """Return the environment as a dict of str, as ``os.environ`` has it, without importing os."""
+    encoding = sys.getfilesystemencoding()
+    return {
+        key.decode(encoding, "surrogateescape"): value.decode(encoding, "surrogateescape")
+        for key, value in posix.environ.items()
+    }
 
 
 def exec_failure(command, error):
@@ -87,7 +99,7 @@ def exec_failure(command, error):
 
 def exit_status(wait_status):
     """Turn a raw wait status into an exit status: the code, or 128+N for signal N."""
-    code = os.waitstatus_to_exitcode(wait_status)
+    code = posix.waitstatus_to_exitcode(wait_status)
     return 128 - code if code < 0 else code
 
 
@@ -104,11 +116,11 @@ def say(message):
     global _stderr
     if _stderr is None:
         try:
-            _stderr = os.open("/proc/self/fd/2", os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY)
+            _stderr = posix.open("/proc/self/fd/2", posix.O_WRONLY | posix.O_APPEND | posix.O_NONBLOCK | posix.O_NOCTTY)
         except OSError:  # a socket, or no /proc: plain fd 2
             _stderr = 2
     try:
-        os.write(_stderr, f"reaper: {message}\n".encode(errors="surrogateescape"))
+        posix.write(_stderr, f"reaper: {message}\n".encode(errors="surrogateescape"))
     except OSError:
         pass
 
@@ -125,20 +137,20 @@ def _silent(message):
 def _spawn(argv, env):
     terminal = _foreground_terminal()
     if terminal is None:
-        return os.posix_spawnp(argv[0], argv, env, setpgroup=0, setsigmask=(), setsigdef=CATCHABLE)
+        return posix.posix_spawnp(argv[0], argv, env, setpgroup=0, setsigmask=(), setsigdef=CATCHABLE)
     # posix_spawn cannot hand the terminal to the child before it runs, and an
     # interactive shell that starts in the background stops itself with SIGTTIN.
-    pid = os.fork()
+    pid = posix.fork()
     if pid == 0:
         try:
-            os.setpgid(0, 0)
-            os.tcsetpgrp(terminal, os.getpid())
+            posix.setpgid(0, 0)
+            posix.tcsetpgrp(terminal, posix.getpid())
             status = replace_process(argv, env)
         except OSError as error:
             status = exec_failure(argv[0], error)
-        os._exit(status)
+        posix._exit(status)
     try:
-        os.setpgid(pid, pid)  # so the group exists before any signal is forwarded to it
+        posix.setpgid(pid, pid)  # so the group exists before any signal is forwarded to it
     except OSError:  # the child has set it and exec'd already
         pass
     return pid
@@ -147,13 +159,13 @@ def _spawn(argv, env):
 def _foreground_terminal():
     """Return 0 when stdin is a terminal whose foreground process group is ours, else None."""
     try:
-        return 0 if os.tcgetpgrp(0) == os.getpgrp() else None
+        return 0 if posix.tcgetpgrp(0) == posix.getpgrp() else None
     except OSError:
         return None
 
 
 def _forward_and_reap_until_exit(child, forward_to_group, rewrite, log):
-    send = os.killpg if forward_to_group else os.kill
+    send = posix.killpg if forward_to_group else posix.kill
     while True:
         signum = _signal.sigwaitinfo(CATCHABLE).si_signo
         if signum == _signal.SIGCHLD:
@@ -181,7 +193,7 @@ def _reap(main_pid, log):
     main_status = None
     while True:
         try:
-            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+            pid, wait_status = posix.waitpid(-1, posix.WNOHANG)
         except ChildProcessError:
             return main_status, False
         if pid == 0:
@@ -209,7 +221,7 @@ def _shut_down(is_pid_one, grace, log):
 def _signal_namespace(*signums):
     for signum in signums:
         try:
-            os.kill(-1, signum)  # as PID 1: every process of the PID namespace but this one
+            posix.kill(-1, signum)  # as PID 1: every process of the PID namespace but this one
         except ProcessLookupError:  # none left; kill(-1) skips, and never fails on, those we may not signal
             pass
 
