@@ -124,7 +124,8 @@ def start(config):
         except OSError as error:
             say(f"cannot become a child subreaper: {error.strerror}")
     if posix.getpid() != 1 and not (config.disable_pid1_check or config.enable_child_subreaper):
-        log("reaper disabled, pid not 1")
+        if log:
+            log("reaper disabled, pid not 1")
         return
     import signal
     import threading
@@ -198,12 +199,14 @@ def _reap_one(config, log):
     except ChildProcessError:
         return False
     except OSError as error:
-        log(f"wait failed: {error}")
+        if log:
+            log(f"wait failed: {error}")
         _notify(config.status_queue, Status(0, error, 0))
         return False
     if pid == 0:  # WNOHANG and nothing has exited yet: sleep until the next SIGCHLD
         return False
-    log(f"reaped {pid}, exit status {exit_status(wait_status)}")
+    if log:
+        log(f"reaped {pid}, exit status {exit_status(wait_status)}")
     _notify(config.status_queue, Status(pid, None, wait_status))
     return True
 

@@ -59,9 +59,11 @@ def supervise(argv, *, marker="REAPER", forward_to_group=True, rewrite=None, gra
     except OSError as error:
         return exec_failure(argv[0], error)
     posix.chdir("/")
-    log(f"spawned {child}: {' '.join(argv)}")
+    if log:
+        log(f"spawned {child}: {' '.join(argv)}")
     status = _forward_and_reap_until_exit(child, forward_to_group, rewrite or {}, log)
-    log(f"command {child} is gone, exit status {status}")
+    if log:
+        log(f"command {child} is gone, exit status {status}")
     _shut_down(is_pid_one, grace, log)
     return status
 
@@ -126,12 +128,12 @@ def say(message):
 
 
 def logger(verbose):
-    """Return :func:`say` when ``verbose``, else a function that says nothing."""
-    return say if verbose else _silent
+    """Return :func:`say` when ``verbose``, else None.
 
-
-def _silent(message):
-    pass
+    Callers test ``if log:`` before building a message, so that a quiet
+    reaper formats nothing per signal or per reaped process.
+    """
+    return say if verbose else None
 
 
 def _spawn(argv, env):
@@ -175,14 +177,17 @@ def _forward_and_reap_until_exit(child, forward_to_group, rewrite, log):
             continue
         forwarded = rewrite.get(signum, signum)
         if not forwarded:
-            log(f"dropped {signal_name(signum)}")
+            if log:
+                log(f"dropped {signal_name(signum)}")
             continue
         try:
             send(child, forwarded)
         except OSError as error:
-            log(f"could not forward {signal_name(forwarded)} to {child}: {error.strerror}")
+            if log:
+                log(f"could not forward {signal_name(forwarded)} to {child}: {error.strerror}")
         else:
-            log(f"forwarded {signal_name(forwarded)} to {'group' if forward_to_group else 'process'} {child}")
+            if log:
+                log(f"forwarded {signal_name(forwarded)} to {'group' if forward_to_group else 'process'} {child}")
 
 
 def _reap(main_pid, log):
@@ -199,7 +204,8 @@ def _reap(main_pid, log):
         if pid == 0:
             return main_status, True
         status = exit_status(wait_status)
-        log(f"reaped {pid}, exit status {status}")
+        if log:
+            log(f"reaped {pid}, exit status {status}")
         if pid == main_pid:
             main_status = status
 
@@ -208,12 +214,15 @@ def _shut_down(is_pid_one, grace, log):
     if _wait_until_none_left(0, log):
         return
     signal_the_rest = _signal_namespace if is_pid_one else _proc.signal_descendants
-    log("sending SIGTERM and SIGCONT to the remaining processes")
+    if log:
+        log("sending SIGTERM and SIGCONT to the remaining processes")
     signal_the_rest(_signal.SIGTERM, _signal.SIGCONT)
     if _wait_until_none_left(grace, log):
-        log("every remaining process has exited")
+        if log:
+            log("every remaining process has exited")
         return
-    log(f"grace period of {grace:g}s is over, sending SIGKILL")
+    if log:
+        log(f"grace period of {grace:g}s is over, sending SIGKILL")
     signal_the_rest(_signal.SIGKILL)
     _wait_until_none_left(_AFTER_SIGKILL, log)
 
