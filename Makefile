@@ -1,20 +1,24 @@
-# The two set-up commands of the README, on a fresh Debian machine as root:
+# The set-up commands of the README, on a fresh Debian machine as root:
 #   make demo   build the image on the best base available and show it at work
 #   make test   lint, then every test, with a Docker engine it starts if needed
+#   make bench  the reaper against tini, dumb-init and catatonit, side by side
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Debian package:command pairs the host needs: the engine, the offline base
+# builder, and the peers and timer of the benchmarks (smoke-run in the tests).
+HOST := docker.io:dockerd debootstrap:debootstrap tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
 
-.PHONY: test demo lint engine build clean
+.PHONY: test demo bench lint engine build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $@
 
 engine:
-	sh image/ensure-docker.sh
+	sh image/ensure-host.sh $(HOST)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -25,6 +29,9 @@ test: lint engine
 
 demo: $(BIN)/.installed engine
 	$(BIN)/python image/demo.py
+
+bench: $(BIN)/.installed engine
+	$(BIN)/python bench/run.py --readme README.md
 
 build: $(BIN)/.installed engine
 	$(BIN)/python image/build.py

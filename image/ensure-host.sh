@@ -1,13 +1,14 @@
 #!/bin/sh
-# Make sure a Docker engine answers and debootstrap is there, on a Debian
-# machine where we are root: install Debian's docker.io and debootstrap when
-# missing, start dockerd in the background when no engine answers, and wait
-# for it. Does nothing when both are there already.
+# usage: sh image/ensure-host.sh PACKAGE:COMMAND...
+# Make sure a Debian machine (as root) has each COMMAND, installing its
+# Debian PACKAGE when it is missing, and that a Docker engine answers:
+# dockerd is started in the background and waited for when none does.
 set -eu
 
 missing=""
-command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
-command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+for pair in "$@"; do
+    command -v "${pair#*:}" >/dev/null 2>&1 || missing="$missing ${pair%%:*}"
+done
 if [ -n "$missing" ]; then
     echo "installing$missing from Debian"
     apt-get update -qq

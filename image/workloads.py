@@ -1,6 +1,10 @@
-"""The workloads that show what a PID 1 does, shared by the tests and the demo."""
+"""The workloads that show what a PID 1 does, and how to watch it from the host.
+
+Shared by the tests, the demo and the benchmarks.
+"""
 
 import time
+from pathlib import Path
 
 APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
 """A Python app that runs its arguments and waits for that child only, as apps run as PID 1 do: it reaps no orphan."""
@@ -35,3 +39,34 @@ def stop_seconds(container, timeout):
     started = time.monotonic()
     container.stop(timeout=timeout)
     return time.monotonic() - started, container.wait(timeout=30)["StatusCode"]
+
+
+def children(pid):
+    """The pids of the children of ``pid``."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def namespace_pid1(unshare_pid, timeout=10):
+    """The host pid of the PID 1 that ``unshare`` started."""
+    return wait_for(lambda: (children(unshare_pid) or [None])[0], timeout, f"no child of unshare {unshare_pid}")
+
+
+def wait_for(probe, timeout=10, what="condition"):
+    """Call ``probe`` until it returns something true, and return that; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def context_switches(pid):
+    """Voluntary plus involuntary context switches of ``pid`` so far."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])

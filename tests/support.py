@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from workloads import APP_AS_PID1
+from workloads import APP_AS_PID1, wait_for
 
 HELPERS = Path(__file__).parent / "helpers"
 PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
@@ -42,31 +42,6 @@ def as_pid1(argv):
     return [*NEW_PID_NAMESPACE, *argv]
 
 
-def children(pid):
-    """The pids of the children of ``pid``."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def namespace_pid1(unshare_pid, timeout=10):
-    """The host pid of the PID 1 that ``unshare`` started."""
-    return wait_for(lambda: (children(unshare_pid) or [None])[0], timeout, f"no child of unshare {unshare_pid}")
-
-
-def wait_for(probe, timeout=10, what="condition"):
-    """Call ``probe`` until it returns something true, and return that; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
 def read_line(stream, timeout=10):
     """The next line of a pipe, without its newline; fail after ``timeout`` s.
 
@@ -82,12 +57,6 @@ def read_line(stream, timeout=10):
             raise AssertionError(f"end of output after {line!r}")
         line += byte
     return line.decode().rstrip("\n")
-
-
-def context_switches(pid):
-    """Voluntary plus involuntary context switches of ``pid`` so far."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
 
 
 def is_alive(pid):

@@ -6,8 +6,8 @@ import sys
 import textwrap
 
 import reaper
-from support import PRINT_SIGNALS, as_pid1, namespace_pid1, read_line, run, running
-from workloads import orphan_storm
+from support import PRINT_SIGNALS, as_pid1, read_line, run, running
+from workloads import namespace_pid1, orphan_storm
 
 ORPHANS_AND_SUBPROCESSES = """
 import subprocess, sys

@@ -7,22 +7,8 @@ import time
 import pytest
 
 from reaper._signals import CATCHABLE, signal_name
-from support import (
-    NON_REAPING_PID1,
-    PRINT_SIGNALS,
-    REAPER,
-    as_pid1,
-    children,
-    context_switches,
-    environment,
-    is_alive,
-    namespace_pid1,
-    read_line,
-    run,
-    running,
-    wait_for,
-)
-from workloads import orphan_storm, zombies_reported
+from support import NON_REAPING_PID1, PRINT_SIGNALS, REAPER, as_pid1, environment, is_alive, read_line, run, running
+from workloads import children, context_switches, namespace_pid1, orphan_storm, wait_for, zombies_reported
 
 STORM = 5000
 
