@@ -23,6 +23,8 @@ engine:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/shellcheck image/ensure-host.sh .ci/run
 
 test: lint engine
 	$(BIN)/python -m pytest

@@ -42,7 +42,12 @@ group "default" {
   ]
 }
 
+# docker/metadata-action fills this target with labels and annotations in the
+# release workflow (never tags: those are this file's); empty everywhere else.
+target "docker-metadata-action" {}
+
 target "_common" {
+  inherits   = ["docker-metadata-action"]
   dockerfile = "Dockerfile"
   platforms  = ["linux/amd64", "linux/arm64"]
   attest     = ["type=sbom", "type=provenance,mode=max"]

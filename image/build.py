@@ -39,12 +39,11 @@ class BuildError(Exception):
 
 
 def bake_targets(path=BAKE_FILE, environ=os.environ):
-    """Return ``{name: target}`` for every buildable target of a bake file.
+    """Return ``{name: target}`` for every target of the bake file's ``default`` group.
 
     Each target is a dict of its attributes (``args``, ``tags``,
     ``platforms``...) after ``inherits`` and ``${VARIABLE}`` interpolation;
     a variable takes its value from ``environ`` when set there, as in bake.
-    Targets whose names start with ``_`` are templates and are left out.
     """
     with open(path) as file:
         document = _unquote(hcl2.load(file))
@@ -71,7 +70,8 @@ def bake_targets(path=BAKE_FILE, environ=os.environ):
             return {key: interpolate(item) for key, item in value.items()}
         return value
 
-    return {name: interpolate(resolve(name)) for name in raw if not name.startswith("_")}
+    default = next(block["default"] for block in document["group"] if "default" in block)
+    return {name: interpolate(resolve(name)) for name in default["targets"]}
 
 
 def _unquote(value):

@@ -38,13 +38,18 @@ def docker_client():
 @pytest.fixture(scope="session")
 def image(request, docker_client):
     """An image under test: a bake target built from the working tree, or one given with --image."""
+    import docker
+
     import build
 
     targets = build.bake_targets()
     if request.param not in targets:
         given = docker_client.images.get(request.param)
         base = given.labels["org.opencontainers.image.base.name"]
-        return _Image(given, base=docker_client.images.get(base))
+        try:
+            return _Image(given, base=docker_client.images.get(base))
+        except docker.errors.ImageNotFound:  # built by buildx, whose base is not in the engine's store
+            return _Image(given, base=docker_client.images.pull(base))
     target = targets[request.param]
     base, _ = build.choose_base(docker_client, target)
     tag = f"python-reaper-test:{request.param}"

@@ -1,0 +1,104 @@
+"""The GitHub Actions workflows: structure, least privilege, pinned actions, and the bake targets.
+
+actionlint cannot be installed here, so it runs in the workflows; this checks
+what can be checked offline, with a YAML parser.
+"""
+
+import re
+
+import yaml
+
+from build import bake_targets
+from conftest import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+PINNED = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*\s*$")
+
+
+def workflow(name):
+    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads a bare `on` as true
+    return document
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version():
+    for path in [*WORKFLOWS.glob("*.yml")]:
+        for line in path.read_text().splitlines():
+            if re.match(r"^\s*(-\s*)?uses:", line) and "uses: ./" not in line:
+                assert PINNED.match(line), f"{path.name}: {line.strip()}"
+
+
+def test_ci_runs_on_pull_requests_pushes_and_for_the_release():
+    triggers = workflow("ci.yml")["on"]
+    assert {"pull_request", "push", "workflow_call"} <= set(triggers)
+
+
+def test_release_runs_on_main_tags_weekly_and_by_hand():
+    triggers = workflow("release.yml")["on"]
+    assert triggers["push"]["branches"] == ["main"]
+    assert triggers["push"]["tags"] == ["v*"]
+    assert re.fullmatch(r"\d+ \d+ \* \* \d", triggers["schedule"][0]["cron"])
+    assert "workflow_dispatch" in triggers
+
+
+def test_least_privilege():
+    for name in ("ci.yml", "release.yml"):
+        document = workflow(name)
+        assert document["permissions"] == {"contents": "read"}, name
+        for job_name, job in document["jobs"].items():
+            granted = job.get("permissions", {})
+            if (name, job_name) == ("release.yml", "publish"):
+                assert granted == {"contents": "read", "packages": "write", "id-token": "write"}
+            else:
+                assert granted == {}, f"{name}: {job_name}"
+
+
+def test_nothing_is_published_before_the_tests_pass():
+    jobs = workflow("release.yml")["jobs"]
+    assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
+    assert jobs["publish"]["needs"] == "test"
+
+
+def test_the_image_tests_cover_every_bake_target_on_both_architectures():
+    matrix = workflow("ci.yml")["jobs"]["image"]["strategy"]["matrix"]
+    assert matrix["target"] == list(bake_targets())
+    assert [host["platform"] for host in matrix["host"]] == ["linux/amd64", "linux/arm64"]
+    assert [host["runner"] for host in matrix["host"]] == ["ubuntu-24.04", "ubuntu-24.04-arm"]
+
+
+def steps_using(job, action):
+    return [step for step in job["steps"] if step.get("uses", "").startswith(action + "@")]
+
+
+def test_release_pushes_the_bake_targets_with_metadata_labels_only_and_signs_the_digests():
+    publish = workflow("release.yml")["jobs"]["publish"]
+    (bake,) = steps_using(publish, "docker/bake-action")
+    assert bake["with"]["push"] is True
+    assert bake["with"]["targets"] == "default"
+    assert "bake-file-labels" in bake["with"]["files"] and "bake-file-annotations" in bake["with"]["files"]
+    (meta,) = steps_using(publish, "docker/metadata-action")
+    assert "images" not in meta["with"] and "tags" not in meta["with"]
+    assert steps_using(publish, "sigstore/cosign-installer")
+    assert "cosign sign --yes" in publish["steps"][-1]["run"]
+    assert "containerimage.digest" in publish["steps"][-1]["run"]
+
+
+def test_builds_are_reproducible_from_the_commit():
+    run = next(
+        step["run"]
+        for step in workflow("release.yml")["jobs"]["publish"]["steps"]
+        if "SOURCE_DATE_EPOCH" in step.get("run", "")
+    )
+    assert "SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)" in run
+    assert "CREATED=$(git log -1 --format=%cd" in run
+
+
+def test_the_bake_file_leaves_labels_and_annotations_to_metadata_action():
+    text = (ROOT / "docker-bake.hcl").read_text()
+    assert 'target "docker-metadata-action" {}' in text
+    assert all("docker-metadata-action" not in name for name in bake_targets())
+
+
+def test_dependabot_watches_the_actions_and_the_python_dependencies():
+    updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
+    assert {update["package-ecosystem"] for update in updates} == {"github-actions", "pip"}
