@@ -62,7 +62,8 @@ class _Image:
     def __init__(self, built, base):
         self.built = built
         self.base = base
-        self.tag = built.tags[0] if built.tags else built.id
+        # The id, not a tag: several checkouts on one engine rebuild the same tags.
+        self.tag = built.id
 
 
 @pytest.fixture
