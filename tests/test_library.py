@@ -245,6 +245,28 @@ def test_wnohang_waits_for_sigchld_instead_of_spinning():
     assert still_there == "False"
 
 
+def test_config_pid_selects_what_is_reaped_as_waitpid_does():
+    code = """
+    import os, queue, subprocess, time, reaper
+    statuses = queue.Queue()
+    reaper.start(reaper.Config(enable_child_subreaper=True, pid=0, status_queue=statuses))
+    in_our_group = int(subprocess.run(["sh", "-c", "sleep 0.3 & echo $!"], capture_output=True, text=True).stdout)
+    in_another = int(subprocess.run(["setsid", "sh", "-c", "sleep 0.3 & echo $!"], capture_output=True, text=True).stdout)
+    time.sleep(2)
+    reaped = set()
+    while not statuses.empty():
+        reaped.add(statuses.get().pid)
+    with open(f"/proc/{in_another}/stat") as stat:
+        state = stat.read().rsplit(") ", 1)[1][0]
+    print(in_our_group in reaped, in_another in reaped, state)
+    try:
+        reaper.start(reaper.Config())
+    except RuntimeError as error:
+        print(error)
+    """
+    assert run(python(code)).stdout == "True False Z\nreaper.start() was called already: this process is reaping\n"
+
+
 def test_start_from_another_thread_raises_before_it_changes_anything():
     code = """
     import ctypes, os, threading, reaper

@@ -334,7 +334,7 @@ class _Children:
             try:
                 with open(f"/proc/self/task/{task}/children", "rb") as listed:
                     found += map(int, listed.read().split())
-            except FileNotFoundError:  # the thread is gone
+            except OSError:  # the thread ended meanwhile; its children went to another one, listed too
                 pass
         return found
 
@@ -352,6 +352,9 @@ class _Children:
                 try:
                     seen = posix.waitid(idtype, ident, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT | extra)
                 except ChildProcessError:
+                    return None
+                except OSError as error:  # reported as go-reaper reports a failed wait
+                    self.failed(error, config, log)
                     return None
                 if seen is None:
                     return None
@@ -373,12 +376,20 @@ class _Children:
             pid, wait_status = posix.waitpid(pid, posix.WNOHANG | extra)
         except ChildProcessError:
             return False
+        except OSError as error:
+            self.failed(error, config, log)
+            return False
         if pid == 0:
             return False
         if log:
             log(f"reaped {pid}, {_describe(wait_status)}")
         self.notify(config.status_queue, Status(pid, None, wait_status))
         return True
+
+    def failed(self, error, config, log):
+        if log:
+            log(f"wait failed: {error}")
+        self.notify(config.status_queue, Status(0, error, 0))
 
     def notify(self, status_queue, status):
         if status_queue is None:
@@ -516,4 +527,8 @@ def _reap_forever(children, config, wake_up, log):
     while True:
         if select.select([wake_up], [], [], pause)[0]:
             posix.read(wake_up, 4096)
-        pause = children.reap(config, log)
+        try:
+            pause = children.reap(config, log)
+        except Exception as error:  # a PID 1 whose reaping thread dies piles up zombies for ever
+            say(f"reaping failed, will retry on the next SIGCHLD: {error!r}")
+            pause = None
