@@ -32,9 +32,10 @@ PYTHONS = [python for python, version in VERSIONS.items() if version >= (3, 11)]
 """Every supported Python of this host, the tests' own first."""
 
 ORPHANS_AND_SUBPROCESSES = """
-import subprocess, sys
+import sys
 import reaper
 {setup}
+import subprocess  # after the set-up: a module imported after start() is tracked too
 codes = [subprocess.run(["sh", "-c", "(sleep 0 &); exit 7"]).returncode for _ in range(1000)]
 print("codes", sorted(set(codes)), codes.count(7), flush=True)
 storm = subprocess.run(["sh", "-c", sys.argv[1]], capture_output=True, text=True)
@@ -51,6 +52,30 @@ def test_run_forked_keeps_every_subprocess_exit_code_while_orphans_are_reaped():
     result = run(as_pid1(python(code, orphan_storm(300))))
     assert "codes [7] 1000" in result.stdout, result.stderr
     assert "zombies=0" in result.stdout
+
+
+def test_reap_keeps_every_subprocess_exit_code_of_a_module_imported_after_it():
+    code = ORPHANS_AND_SUBPROCESSES.format(setup="reaper.reap()")
+    result = run(as_pid1(python(code, orphan_storm(300))))
+    assert "codes [7] 1000" in result.stdout, result.stderr
+    assert "zombies=0" in result.stdout
+
+
+def test_reap_as_pid1_with_a_proc_of_another_namespace_keeps_exit_codes_and_reaps_orphans():
+    code = """
+    import os, subprocess, time, reaper
+    reaper.reap()
+    codes = [subprocess.run(["sh", "-c", "(sleep 0 &); exit 7"]).returncode for _ in range(300)]
+    time.sleep(2)
+    try:
+        left = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        left = None
+    print(sorted(set(codes)), codes.count(7), left)
+    """
+    without_its_own_proc = [arg for arg in as_pid1(python(code)) if arg != "--mount-proc"]
+    result = run(without_its_own_proc)
+    assert result.stdout == "[7] 300 None\n", result.stderr
 
 
 def test_run_forked_exits_with_the_childs_status_and_marks_the_child():
