@@ -310,16 +310,21 @@ class _Children:
                 del self.mine[gone]
             self.prune_at = max(64, 2 * len(self.mine))
 
-    def is_theirs(self, pid):
-        """Whether ``pid`` is, or may be, a process that code of this program will wait for."""
-        known = parent_and_start(pid) if self.sees_proc else None
-        if known is not None and known[0] != self.pid:
-            return True  # traced by this program, not its child: its tracer waits for it
+    def is_theirs(self, pid, peeked):
+        """Whether ``pid`` is, or may be, a process that code of this program will wait for.
+
+        ``peeked``: ``pid`` came from ``waitid``, which also reports the
+        processes this program traces; the list of children does not.
+        """
         start = self.mine.get(pid, False)
-        if start is not False:
-            if start is None or known is None or start == known[1]:
-                return True
-            del self.mine[pid]  # the pid was reused: the program's child of that pid is long gone
+        if peeked or start is not False:
+            known = parent_and_start(pid) if self.sees_proc else None
+            if known is not None and known[0] != self.pid:
+                return True  # traced by this program, not its child: its tracer waits for it
+            if start is not False:
+                if start is None or known is None or start == known[1]:
+                    return True
+                del self.mine[pid]  # the pid was reused: the program's child of that pid is long gone
         if self.creating:
             self.deferred = True
             return True
@@ -358,7 +363,7 @@ class _Children:
                     return None
                 if seen is None:
                     return None
-                if self.is_theirs(seen.si_pid) or not self.reap_one(seen.si_pid, extra, config, log):
+                if self.is_theirs(seen.si_pid, peeked=True) or not self.reap_one(seen.si_pid, extra, config, log):
                     break
             if config.pid > 0 or self.deferred:
                 return None
@@ -367,7 +372,7 @@ class _Children:
             for pid in self.children():
                 if config.pid != -1 and _group_of(pid) != ident:
                     continue
-                if not self.is_theirs(pid):
+                if not self.is_theirs(pid, peeked=False):
                     self.reap_one(pid, extra, config, log)
             return None
 
