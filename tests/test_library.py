@@ -204,22 +204,25 @@ def test_a_status_queue_that_refuses_statuses_never_stops_the_reaping(interprete
     assert result.stderr.count("reaper: status queue refused a status") == 1, result.stderr
 
 
-def test_a_stopped_orphan_is_reported_as_a_stop_never_as_an_exit():
+def test_a_stopped_and_continued_orphan_is_reported_as_such_never_as_an_exit():
     code = """
     import os, queue, signal, subprocess, sys, reaper
     statuses = queue.Queue()
-    reaper.start(reaper.Config(enable_child_subreaper=True, options=os.WUNTRACED, status_queue=statuses, debug=True))
+    options = os.WUNTRACED | os.WCONTINUED
+    reaper.start(reaper.Config(enable_child_subreaper=True, options=options, status_queue=statuses, debug=True))
     subprocess.run(["sh", "-c", "(sh -c 'kill -STOP $$; exit 4' &)"])
     stopped = statuses.get(timeout=30)
     print("stopped", os.WIFSTOPPED(stopped.wait_status) and os.WSTOPSIG(stopped.wait_status), flush=True)
-    os.kill(stopped.pid, signal.SIGKILL)
-    killed = statuses.get(timeout=30)
-    print("killed", killed.pid == stopped.pid and os.WIFSIGNALED(killed.wait_status) and os.WTERMSIG(killed.wait_status))
+    os.kill(stopped.pid, signal.SIGCONT)
+    continued, exited = statuses.get(timeout=30), statuses.get(timeout=30)
+    print("continued", continued.pid == stopped.pid and os.WIFCONTINUED(continued.wait_status))
+    print("exited", exited.pid == stopped.pid and os.waitstatus_to_exitcode(exited.wait_status))
     print(subprocess.run(["sh", "-c", sys.argv[1]], capture_output=True, text=True).stdout)
     """
     result = run(python(code, orphan_storm(300)))
-    assert result.stdout.startswith(f"stopped {signal.SIGSTOP}\nkilled {signal.SIGKILL}\n"), result.stderr
+    assert result.stdout.startswith(f"stopped {signal.SIGSTOP}\ncontinued True\nexited 4\n"), result.stderr
     assert f"stopped by signal {signal.SIGSTOP}" in result.stderr
+    assert "continued\n" in result.stderr
     assert "zombies=0" in result.stdout
 
 
