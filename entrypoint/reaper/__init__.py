@@ -32,7 +32,8 @@ class Config:
     ``pid``, ``options``
         Which children :func:`start` reaps, as for ``os.waitpid(pid, options)``
         (default: any child): -1 any child, a positive pid that child only, 0
-        this process's group, below -1 the group ``-pid``.  ``os.WUNTRACED``
+        this process's group, below -1 the group ``-pid``; of those, only the
+        ones this program did not create.  ``os.WUNTRACED``
         and ``os.WCONTINUED`` also report stops and continues of the children
         it may reap (never taken for an exit); the thread never blocks nor
         spins, whether ``os.WNOHANG`` is given or not: it sleeps until the
