@@ -210,7 +210,7 @@ def test_a_stopped_and_continued_orphan_is_reported_as_such_never_as_an_exit():
     statuses = queue.Queue()
     options = os.WUNTRACED | os.WCONTINUED
     reaper.start(reaper.Config(enable_child_subreaper=True, options=options, status_queue=statuses, debug=True))
-    subprocess.run(["sh", "-c", "(sh -c 'kill -STOP $$; exit 4' &)"])
+    subprocess.run(["sh", "-c", "(sh -c 'kill -STOP $$; sleep 1; exit 4' &)"])  # an exit right away would hide the continue
     stopped = statuses.get(timeout=30)
     print("stopped", os.WIFSTOPPED(stopped.wait_status) and os.WSTOPSIG(stopped.wait_status), flush=True)
     os.kill(stopped.pid, signal.SIGCONT)

@@ -345,57 +345,64 @@ class _Children:
         return found
 
     def reap(self, config, log):
-        """Reap what ``config`` selects and the program will not wait for.
+        """Reap what ``config`` selects and the program will not wait for, then report it.
 
         Returns how long to sleep before looking again without a SIGCHLD:
         None, or a short while when a zombie of the program's hides others
         and /proc cannot list them.
         """
-        extra = config.options & (posix.WUNTRACED | posix.WCONTINUED)
+        reaped = []
         with self.lock:
-            idtype, ident = _selected(config.pid)
-            while True:
-                try:
-                    seen = posix.waitid(idtype, ident, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT | extra)
-                except ChildProcessError:
-                    return None
-                except OSError as error:  # reported as go-reaper reports a failed wait
-                    self.failed(error, config, log)
-                    return None
-                if seen is None:
-                    return None
-                if self.is_theirs(seen.si_pid, peeked=True) or not self.reap_one(seen.si_pid, extra, config, log):
-                    break
-            if config.pid > 0 or self.deferred:
-                return None
-            if not self.sees_proc:
-                return 0.5
-            for pid in self.children():
-                if config.pid != -1 and _group_of(pid) != ident:
-                    continue
-                if not self.is_theirs(pid, peeked=False):
-                    self.reap_one(pid, extra, config, log)
-            return None
+            pause = self.reap_unlocked(config, reaped)
+        # Reported outside the lock: a slow put_nowait must not hold up the program's creations.
+        for status in reaped:
+            if log:
+                log(
+                    f"wait failed: {status.error}"
+                    if status.error
+                    else f"reaped {status.pid}, {_describe(status.wait_status)}"
+                )
+            self.notify(config.status_queue, status)
+        return pause
 
-    def reap_one(self, pid, extra, config, log):
+    def reap_unlocked(self, config, reaped):
+        extra = config.options & (posix.WUNTRACED | posix.WCONTINUED)
+        idtype, ident = _selected(config.pid)
+        while True:
+            try:
+                seen = posix.waitid(idtype, ident, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT | extra)
+            except ChildProcessError:
+                return None
+            except OSError as error:  # reported as go-reaper reports a failed wait
+                reaped.append(Status(0, error, 0))
+                return None
+            if seen is None:
+                return None
+            if self.is_theirs(seen.si_pid, peeked=True) or not self.reap_one(seen.si_pid, extra, reaped):
+                break
+        if config.pid > 0 or self.deferred:
+            return None
+        if not self.sees_proc:
+            return 0.5
+        for pid in self.children():
+            if config.pid != -1 and _group_of(pid) != ident:
+                continue
+            if not self.is_theirs(pid, peeked=False):
+                self.reap_one(pid, extra, reaped)
+        return None
+
+    def reap_one(self, pid, extra, reaped):
         try:
             pid, wait_status = posix.waitpid(pid, posix.WNOHANG | extra)
         except ChildProcessError:
             return False
         except OSError as error:
-            self.failed(error, config, log)
+            reaped.append(Status(0, error, 0))
             return False
         if pid == 0:
             return False
-        if log:
-            log(f"reaped {pid}, {_describe(wait_status)}")
-        self.notify(config.status_queue, Status(pid, None, wait_status))
+        reaped.append(Status(pid, None, wait_status))
         return True
-
-    def failed(self, error, config, log):
-        if log:
-            log(f"wait failed: {error}")
-        self.notify(config.status_queue, Status(0, error, 0))
 
     def notify(self, status_queue, status):
         if status_queue is None:
