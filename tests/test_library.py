@@ -164,7 +164,13 @@ statuses = queue.Queue(maxsize={size})
 reaper.start(reaper.Config(enable_child_subreaper=True, status_queue=statuses, debug=True))
 pid = os.posix_spawnp("sh", ["sh", "-c", "sh -c 'sleep 0.2; exit 5' & sh -c 'sleep 0.2; exit 6' & exit 3"], os.environ)
 mine = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-time.sleep(1)
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:  # until both orphans are reaped: no child left at all
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        break
+    time.sleep(0.05)
 found = []
 while not statuses.empty():
     status = statuses.get()
@@ -280,13 +286,21 @@ def test_config_pid_selects_what_is_reaped_as_waitpid_does():
     reaper.start(reaper.Config(enable_child_subreaper=True, pid=0, status_queue=statuses))
     in_our_group = int(subprocess.run(["sh", "-c", "sleep 0.3 & echo $!"], capture_output=True, text=True).stdout)
     in_another = int(subprocess.run(["setsid", "sh", "-c", "sleep 0.3 & echo $!"], capture_output=True, text=True).stdout)
-    time.sleep(2)
+    def state(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(") ", 1)[1][0]
+        except FileNotFoundError:
+            return "gone"
+
+    deadline = time.monotonic() + 30
+    while (state(in_our_group), state(in_another)) != ("gone", "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # time enough to reap the other one too, if the reaper wrongly would
     reaped = set()
     while not statuses.empty():
         reaped.add(statuses.get().pid)
-    with open(f"/proc/{in_another}/stat") as stat:
-        state = stat.read().rsplit(") ", 1)[1][0]
-    print(in_our_group in reaped, in_another in reaped, state)
+    print(in_our_group in reaped, in_another in reaped, state(in_another))
     try:
         reaper.start(reaper.Config())
     except RuntimeError as error:
