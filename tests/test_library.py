@@ -61,6 +61,17 @@ def test_reap_keeps_every_subprocess_exit_code_of_a_module_imported_after_it():
     assert "zombies=0" in result.stdout
 
 
+def test_reap_leaves_a_child_created_before_it_to_its_waiter():
+    code = """
+    import subprocess, reaper
+    early = [subprocess.Popen(["sh", "-c", "sleep 0.5; exit 7"]) for _ in range(20)]
+    reaper.reap()
+    print([process.wait() for process in early].count(7))
+    """
+    result = run(as_pid1(python(code)))
+    assert result.stdout == "20\n", result.stderr
+
+
 def test_reap_as_pid1_with_a_proc_of_another_namespace_keeps_exit_codes_and_reaps_orphans():
     code = """
     import os, subprocess, time, reaper
