@@ -182,3 +182,17 @@ def test_verbose_logs_name_each_reaped_process():
     assert result.returncode == 128 + signal.SIGUSR1
     assert re.search(r"^reaper: reaped \d+ \(sleep\), exit status 0$", result.stderr, re.M), result.stderr
     assert re.search(r"^reaper: reaped \d+ \(sh\), exit status 138$", result.stderr, re.M), result.stderr
+
+
+def test_the_longest_grace_and_stop_delay_accepted_are_waited_without_overflow():
+    # 1e300 overflowed the clock; the largest value accepted must be one the waits can hold.
+    leftover = "setsid sh -c 'trap \"exit 0\" TERM; while :; do sleep 0.05; done' & echo ready; sleep 30"
+    argv = [*REAPER, "--grace", "1000000000", "--stop-delay", "1000000000", "sh", "-c", leftover]
+    with running(as_pid1(argv)) as unshare:
+        reaper = namespace_pid1(unshare.pid)
+        assert read_line(unshare.stdout) == "ready"
+        os.kill(reaper, signal.SIGTERM)
+        time.sleep(0.3)
+        os.kill(reaper, signal.SIGTERM)  # ends the delay
+        assert unshare.wait(timeout=20) == 128 + signal.SIGTERM
+        assert "Traceback" not in unshare.stderr.read()
