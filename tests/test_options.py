@@ -159,26 +159,31 @@ def test_an_empty_command_is_a_usage_error(args):
         parse(args, NO_ENV)
 
 
+ARABIC_DIGITS = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
 @pytest.mark.parametrize(
-    ("marker", "above"),
+    ("spell", "in_place"),
     [
-        ("1", True),
-        ("\u0661", False),
-        ("0", False),
-        ("", False),
-        (" 1", False),
-        ("+1", False),
-        ("1" * 5000, False),
-        ("4194305", False),
-        ("-1", False),
+        (str, True),
+        (lambda pid: str(pid).translate(ARABIC_DIGITS), False),
+        (lambda pid: f"+{pid}", False),
+        (lambda pid: f" {pid}", False),
+        (lambda pid: "0" * 5000 + str(pid), False),
+        (lambda pid: "9" * 5000, False),
     ],
+    ids=["plain", "arabic-digits", "plus", "space", "5000-digits", "huge"],
 )
-def test_only_a_plain_pid_marker_names_a_reaper_above(marker, above, monkeypatch):
-    monkeypatch.setattr(_command._proc, "is_ancestor", lambda pid: pid == 1)
-    assert _command._reaper_above(marker) is above
+def test_only_a_plain_ascii_pid_marker_names_a_reaper_above(spell, in_place):
+    # This test process is a live ancestor of the reaper: only its plain pid runs COMMAND in place.
+    result = subprocess.run(
+        [*REAPER, "sh", "-c", "echo $PPID"], env=environment(REAPER=spell(os.getpid())), capture_output=True, text=True
+    )
+    assert result.stderr == ""
+    assert (result.stdout == f"{os.getpid()}\n") is in_place
 
 
-def test_a_marker_of_0_is_not_the_parent_of_a_process_entered_from_outside():
+def test_a_marker_of_0_names_no_reaper():
     # A docker exec'd process has parent 0 in the container: "REAPER=0" must not name it.
     assert not _command._reaper_above("0")
 
