@@ -43,7 +43,8 @@ options (each has an environment variable; the option wins):
   -h, --help         print this help and exit
 
 exit status: COMMAND's own, 128+N when signal N killed it, 127 when COMMAND
-is not found, 126 when it cannot be run, 2 for a usage error.
+is not found, 126 when it cannot be run (each mapped by --exit-map), 2 for a
+usage error.
 """
 
 _SWITCHES = {
