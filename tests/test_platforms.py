@@ -39,7 +39,8 @@ def github_job_container(image, tmp_path, env=()):
     (tmp_path / "externals").mkdir()
     assert docker("network", "create", "--label", "platforms", name).returncode == 0
     create = ["create", "--name", name, "--label", "platforms", "--workdir", WORKSPACE, "--network", name]
-    create += [f"-e{item}" for item in ("HOME=/github/home", *env)]
+    for item in ("HOME=/github/home", *env):
+        create += ["-e", item]
     create += ["-e", "GITHUB_ACTIONS=true", "-e", "CI=true"]
     for source, target in (
         ("/var/run/docker.sock", "/var/run/docker.sock"),
