@@ -6,11 +6,13 @@ sequence is reproduced flag for flag from actions/runner
 """
 
 import contextlib
+import re
 import time
 import uuid
 
 import pytest
 
+from conftest import ROOT
 from support import run
 from workloads import ZOMBIES_IN_NAMESPACE, orphan_storm, stop_seconds, zombies_reported
 
@@ -275,3 +277,14 @@ def test_a_jenkins_docker_inside_container_keeps_the_entrypoint_reaps_and_stops_
         assert docker("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "143"
     finally:
         docker("rm", "--force", name)
+
+
+def test_the_readme_platform_claims_name_tests_that_exist_and_its_recipe_is_the_tested_one():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Keep-alive entrypoints") : readme.index("## The library")]
+    cited = set(re.findall(r"`(test_\w+)`", section))
+    defined = set(
+        re.findall(r"^def (test_\w+)", "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py")), re.M)
+    )
+    assert cited and cited <= defined, cited - defined
+    assert f"shell: {' '.join(REAPING_STEP_SHELL)} {{0}}" in section
