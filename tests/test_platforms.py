@@ -288,3 +288,22 @@ def test_the_readme_platform_claims_name_tests_that_exist_and_its_recipe_is_the_
     )
     assert cited and cited <= defined, cited - defined
     assert f"shell: {' '.join(REAPING_STEP_SHELL)} {{0}}" in section
+
+
+SLOW_TO_STOP = "trap 'sleep 2; exit 0' TERM; while :; do sleep 0.1; done"
+STAMPS_ITS_SIGTERM = "trap 'date +%s.%N > /data/stamp; exit 0' TERM; while :; do sleep 0.1; done"
+
+
+def test_stop_all_as_pid1_reaches_a_docker_exec_process_with_the_command(image, containers, tmp_path):
+    # Not a descendant of the reaper (its parent is outside the container), but in its namespace.
+    container = containers(
+        image.tag,
+        ["sh", "-c", SLOW_TO_STOP],
+        environment={"REAPER_STOP_ALL": "1"},
+        volumes={str(tmp_path): {"bind": "/data", "mode": "rw"}},
+    )
+    container.exec_run(["sh", "-c", STAMPS_ITS_SIGTERM], detach=True)
+    time.sleep(1)
+    stopped = time.time()
+    container.stop(timeout=10)
+    assert float((tmp_path / "stamp").read_text()) - stopped < 1.0  # not 2 s later, after the command
