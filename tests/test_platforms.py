@@ -180,7 +180,7 @@ t sleep x
 t sleep
 t sleep 1 2 x
 t timeout -s USR1 0.3 sleep 5
-printf '== killed\n'; sleep 5 & kill -TERM $!; wait $!; echo "rc=$?"
+t timeout --preserve-status -s TERM 0.3 sleep 5
 printf '== no PATH\n'; env -i "$BIN/sleep" 0; echo "rc=$?"
 """
 
