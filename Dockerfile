@@ -20,6 +20,8 @@ ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z
 COPY --from=bytecode /usr/local/lib/python-reaper /usr/local/lib/python-reaper
 COPY image/reaper /usr/local/bin/reaper
+# tail and sleep as keep-alive entrypoints get the reaper too (README: "Keep-alive entrypoints").
+COPY image/keepalive/ /usr/local/bin/
 LABEL org.opencontainers.image.title="python-reaper" \
       org.opencontainers.image.description="python-slim with a pure-Python PID 1 that reaps zombies, forwards signals and shuts down gracefully" \
       org.opencontainers.image.source="https://github.com/org/python-reaper" \

@@ -24,7 +24,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/shellcheck image/ensure-host.sh .ci/run
+	$(BIN)/shellcheck image/ensure-host.sh image/keepalive/tail .ci/run
 
 test: lint engine
 	$(BIN)/python -m pytest

@@ -38,7 +38,9 @@ PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init"], "catatonit": ["cata
 NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 PRINT_SIGNALS = ROOT / "tests" / "helpers" / "print_signals.py"
 ORPHANS = Path(__file__).resolve().parent / "orphans.py"
-TARGETS = {"startup": 1.35, "memory": 1.15, "storm": 1.1, "latency": 1.5}
+KEEPALIVE = ROOT / "image" / "keepalive"
+KEEPALIVE_CALLS = {"tail": ["-n", "1", "/dev/null"], "sleep": ["0"]}
+TARGETS = {"startup": 1.35, "memory": 1.15, "storm": 1.1, "latency": 1.5, "keepalive_ms": 1.0}
 
 FULL = {
     "runs": 300,
@@ -113,6 +115,25 @@ def measure_startup(inits, python, sizes):
             for name, run in zip(order, runs, strict=True):
                 times[name] += [1000 * seconds for seconds in run["times"]]
         results[mode] = {name: spread(samples) for name, samples in times.items()}
+    return results
+
+
+def measure_keepalive(sizes):
+    """The image's tail and sleep wrappers off PID 1 against the real programs: ms added per call."""
+    results = {}
+    for program, args in KEEPALIVE_CALLS.items():
+        commands = {"real": [f"/usr/bin/{program}", *args], "wrapper": [str(KEEPALIVE / program), *args]}
+        times = {name: [] for name in commands}
+        for order in rotations(commands, sizes["rounds"]):
+            with tempfile.NamedTemporaryFile(suffix=".json") as export:
+                hyperfine = ["hyperfine", "-N", "--warmup", "5", "--runs", str(sizes["runs"] // sizes["rounds"])]
+                hyperfine += ["--export-json", export.name, *(" ".join(commands[name]) for name in order)]
+                subprocess.run(hyperfine, check=True, stdout=subprocess.DEVNULL)
+                runs = json.loads(Path(export.name).read_text())["results"]
+            for name, run in zip(order, runs, strict=True):
+                times[name] += [1000 * seconds for seconds in run["times"]]
+        results[program] = {name: spread(samples) for name, samples in times.items()}
+        results[program]["added_ms"] = results[program]["wrapper"]["median"] - results[program]["real"]["median"]
     return results
 
 
@@ -306,6 +327,7 @@ def verdicts(results):
         "wakeups": idle["python-reaper"]["wakeups"],
         "storm": (storm_runs["python-reaper"]["cleared"] or float("inf")) / min(peers_cleared),
         "latency": results["latency"]["python-reaper"]["median"] / results["latency"]["tini"]["median"],
+        "keepalive_ms": max(program["added_ms"] for program in results["keepalive"].values()),
     }
     limits = TARGETS | {"wakeups": 0}
     return {
@@ -372,6 +394,20 @@ def table(results):
         [
             [name, f"{latency[name]['median']:.0f}", f"{latency[name]['p99']:.0f}", latency[name]["n"]]
             for name in latency
+        ],
+    )
+    keepalive = results["keepalive"]
+    rows(
+        "Keep-alive wrappers off PID 1 (`tail -n 1 /dev/null`, `sleep 0`), median ms per call",
+        ["", "real program", "through the image's wrapper", "added"],
+        [
+            [
+                f"`{program}`",
+                f"{by_kind['real']['median']:.2f}",
+                f"{by_kind['wrapper']['median']:.2f}",
+                f"{by_kind['added_ms']:.2f}",
+            ]
+            for program, by_kind in keepalive.items()
         ],
     )
     if "docker" in results:
@@ -470,6 +506,7 @@ def main(argv=None):
             ("idle", lambda: measure_idle(inits, options.python, sizes)),
             ("storm", lambda: measure_storm(inits, options.python, sizes)),
             ("latency", lambda: measure_latency(inits, sizes)),
+            ("keepalive", lambda: measure_keepalive(sizes)),
         ):
             print(f"measuring {name}", flush=True)
             results[name] = measure()

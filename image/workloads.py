@@ -28,6 +28,18 @@ echo zombies=$z
 """
 
 
+ZOMBIES_IN_NAMESPACE = """
+sleep 1
+z=0
+for s in /proc/[0-9]*/stat; do
+  read -r line < "$s" 2>/dev/null || continue
+  case "${line##*) }" in "Z "*) z=$((z+1));; esac
+done
+echo zombies=$z
+"""
+"""A shell script that waits a second, then prints ``zombies=N``: the zombies its whole PID namespace holds."""
+
+
 def zombies_reported(output):
     """The N of the ``zombies=N`` line that :func:`orphan_storm` printed."""
     return int(output.rsplit("zombies=", 1)[1].split()[0])

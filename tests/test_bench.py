@@ -14,15 +14,16 @@ def test_the_benchmarks_run_and_report_every_measurement(tmp_path, docker_client
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out), "--readme", str(readme)]
     subprocess.run(command, check=True, timeout=600, capture_output=True)
     results = json.loads((out / "latest.json").read_text())
-    assert set(results) >= {"machine", "startup", "idle", "storm", "latency", "docker", "targets"}
+    assert set(results) >= {"machine", "startup", "idle", "storm", "latency", "keepalive", "docker", "targets"}
     for section in ("latency", "storm"):
         assert {"python-reaper", "tini", "dumb-init", "catatonit"} <= set(
             results[section] if section == "latency" else results[section]["runs"]
         )
     assert results["storm"]["runs"]["python-reaper"]["cleared"] is not None
     assert results["storm"]["runs"]["non-reaping PID 1"]["cleared"] is None
-    assert set(results["targets"]) == {"startup", "memory", "wakeups", "storm", "latency"}
+    assert set(results["targets"]) == {"startup", "memory", "wakeups", "storm", "latency", "keepalive_ms"}
+    assert set(results["keepalive"]) == {"tail", "sleep"}
     assert (out / "storm.png").stat().st_size > 0 and (out / "startup.png").stat().st_size > 0
     text = readme.read_text()
     assert text.startswith("before\n<!-- bench:start -->") and text.endswith("<!-- bench:end -->\nafter\n")
-    assert "old" not in text and "Orphan storm" in text
+    assert "old" not in text and "Orphan storm" in text and "Keep-alive wrappers" in text

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reaper import _command
 from reaper._command import UsageError, parse
 from reaper._signals import CATCHABLE, parse_signal, signal_name
 from reaper._supervisor import exit_status
@@ -23,6 +24,9 @@ def test_defaults():
         "forward": "group",
         "rewrite": {},
         "verbose": False,
+        "stop_delay": 0.0,
+        "stop_all": False,
+        "exit_map": {},
         "help": False,
         "version": False,
     }
@@ -52,7 +56,28 @@ def test_double_dash_ends_options():
         (["--rewrite", "TERM:INT"], {}, "rewrite", {15: 2}),
         (["--rewrite=15:0", "--rewrite", "sigusr1:SIGUSR2"], {}, "rewrite", {15: 0, 10: 12}),
         ([], {"REAPER_REWRITE": "TERM:INT, HUP:0,"}, "rewrite", {15: 2, 1: 0}),
-        (["--rewrite", "USR1:USR2"], {"REAPER_REWRITE": "TERM:INT"}, "rewrite", {10: 12}),
+        (["--rewrite", "USR1:USR2"], {"REAPER_REWRITE": "TERM:INT"}, "rewrite", {15: 2, 10: 12}),
+        (["--rewrite", "TERM:HUP"], {"REAPER_REWRITE": "TERM:INT,USR1:0"}, "rewrite", {15: 1, 10: 0}),
+        (["--rewrite", "TERM:INT,HUP:0"], {}, "rewrite", {15: 2, 1: 0}),
+        ([], {"REAPER_REWRITE": ""}, "rewrite", {}),
+        ([], {"REAPER_GRACE": ""}, "grace", 5.0),
+        ([], {"REAPER_FORWARD": ""}, "forward", "group"),
+        (["--grace", "1e9"], {}, "grace", 1e9),
+        (["--stop-delay", "2"], {}, "stop_delay", 2.0),
+        (["--stop-delay=0.5"], {"REAPER_STOP_DELAY": "7"}, "stop_delay", 0.5),
+        ([], {"REAPER_STOP_DELAY": "7"}, "stop_delay", 7.0),
+        ([], {"REAPER_STOP_DELAY": ""}, "stop_delay", 0.0),
+        (["--stop-all"], {}, "stop_all", True),
+        (["--stop-all"], {"REAPER_STOP_ALL": "0"}, "stop_all", True),
+        ([], {"REAPER_STOP_ALL": "1"}, "stop_all", True),
+        ([], {"REAPER_STOP_ALL": "off"}, "stop_all", False),
+        ([], {"REAPER_STOP_ALL": ""}, "stop_all", False),
+        (["--exit-map", "143:0"], {}, "exit_map", {143: 0}),
+        (["--exit-map=143:0", "--exit-map", "1:2"], {}, "exit_map", {143: 0, 1: 2}),
+        ([], {"REAPER_EXIT_MAP": "143:0, 130:0,"}, "exit_map", {143: 0, 130: 0}),
+        (["--exit-map", "143:1"], {"REAPER_EXIT_MAP": "143:0,137:0"}, "exit_map", {143: 1, 137: 0}),
+        ([], {"REAPER_EXIT_MAP": ""}, "exit_map", {}),
+        (["--exit-map", "0:255"], {}, "exit_map", {0: 255}),
         (["-v"], {}, "verbose", True),
         (["--verbose"], {"REAPER_DEBUG": "0"}, "verbose", True),
         ([], {"REAPER_DEBUG": "1"}, "verbose", True),
@@ -81,6 +106,33 @@ def test_option_and_variable_values(args, env, key, expected):
         (["--rewrite", "CHLD:TERM"], {}, "--rewrite"),
         ([], {"REAPER_REWRITE": "TERM:INT,99:1"}, "REAPER_REWRITE"),
         ([], {"REAPER_DEBUG": "maybe"}, "REAPER_DEBUG"),
+        (["--rewrite", ""], {}, "--rewrite"),
+        (["--rewrite", ","], {}, "--rewrite"),
+        (["--rewrite=TERM:INT,"], {}, "--rewrite"),
+        (["--rewrite", "\u0661\u0665:INT"], {}, "--rewrite"),
+        (["--rewrite", "USR1:USR2"], {"REAPER_REWRITE": "TERM:NOPE"}, "REAPER_REWRITE"),
+        (["--grace", ""], {}, "--grace"),
+        (["--grace", "1e300"], {}, "--grace"),
+        ([], {"REAPER_GRACE": "1000000001"}, "REAPER_GRACE"),
+        ([], {"REAPER_GRACE": "\u0661"}, "REAPER_GRACE"),
+        (["--stop-delay", "-1"], {}, "--stop-delay"),
+        (["--stop-delay", "soon"], {}, "--stop-delay"),
+        (["--stop-delay", "1e300"], {}, "--stop-delay"),
+        ([], {"REAPER_STOP_DELAY": "inf"}, "REAPER_STOP_DELAY"),
+        ([], {"REAPER_STOP_DELAY": "2s"}, "REAPER_STOP_DELAY"),
+        (["--stop-all=1"], {}, "--stop-all=1"),
+        ([], {"REAPER_STOP_ALL": "all"}, "REAPER_STOP_ALL"),
+        (["--exit-map", ""], {}, "--exit-map"),
+        (["--exit-map", ","], {}, "--exit-map"),
+        (["--exit-map", "143"], {}, "--exit-map"),
+        (["--exit-map", "143:256"], {}, "--exit-map"),
+        (["--exit-map", "256:0"], {}, "--exit-map"),
+        (["--exit-map", "-1:0"], {}, "--exit-map"),
+        (["--exit-map", "1:2:3"], {}, "--exit-map"),
+        (["--exit-map", "0300:0"], {}, "--exit-map"),
+        (["--exit-map", "\u0661:0"], {}, "--exit-map"),
+        (["--exit-map", "TERM:0"], {}, "--exit-map"),
+        ([], {"REAPER_EXIT_MAP": "143:0,x"}, "REAPER_EXIT_MAP"),
         (["--bogus"], {}, "--bogus"),
         (["-x"], {}, "-x"),
         (["--verbose=1"], {}, "--verbose=1"),
@@ -101,13 +153,48 @@ def test_missing_command():
         parse(["-v"], NO_ENV)
 
 
+@pytest.mark.parametrize("args", [[""], ["--", ""], ["-v", "", "arg"]])
+def test_an_empty_command_is_a_usage_error(args):
+    with pytest.raises(UsageError, match=r"^COMMAND is empty"):
+        parse(args, NO_ENV)
+
+
+ARABIC_DIGITS = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
+@pytest.mark.parametrize(
+    ("spell", "in_place"),
+    [
+        (str, True),
+        (lambda pid: str(pid).translate(ARABIC_DIGITS), False),
+        (lambda pid: f"+{pid}", False),
+        (lambda pid: f" {pid}", False),
+        (lambda pid: "0" * 5000 + str(pid), False),
+        (lambda pid: "9" * 5000, False),
+    ],
+    ids=["plain", "arabic-digits", "plus", "space", "5000-digits", "huge"],
+)
+def test_only_a_plain_ascii_pid_marker_names_a_reaper_above(spell, in_place):
+    # This test process is a live ancestor of the reaper: only its plain pid runs COMMAND in place.
+    result = subprocess.run(
+        [*REAPER, "sh", "-c", "echo $PPID"], env=environment(REAPER=spell(os.getpid())), capture_output=True, text=True
+    )
+    assert result.stderr == ""
+    assert (result.stdout == f"{os.getpid()}\n") is in_place
+
+
+def test_a_marker_of_0_names_no_reaper():
+    # A docker exec'd process has parent 0 in the container: "REAPER=0" must not name it.
+    assert not _command._reaper_above("0")
+
+
 def test_the_flag_wins_so_a_bad_variable_it_overrides_is_not_read():
     assert parse(["--grace", "1", "true"], {"REAPER_GRACE": "junk"})["grace"] == 1.0
 
 
 @given(
     st.lists(st.text(), max_size=6),
-    st.dictionaries(st.sampled_from(["REAPER_GRACE", "REAPER_FORWARD", "REAPER_REWRITE", "REAPER_DEBUG"]), st.text()),
+    st.dictionaries(st.sampled_from(sorted(_command._ENVIRONMENT.values())), st.text()),
 )
 def test_any_input_parses_or_gives_a_usage_error(args, env):
     try:
@@ -116,14 +203,39 @@ def test_any_input_parses_or_gives_a_usage_error(args, env):
         assert "\n" not in str(error)
 
 
-@given(st.text())
-def test_any_grace_text_is_a_finite_non_negative_number_or_a_usage_error(text):
+SECONDS_TEXT = st.one_of(st.text(), st.floats().map(repr), st.integers().map(str), st.just(""))
+
+
+@pytest.mark.parametrize(("key", "variable"), [("grace", "REAPER_GRACE"), ("stop_delay", "REAPER_STOP_DELAY")])
+@given(text=SECONDS_TEXT)
+def test_any_seconds_text_is_a_wait_the_clock_can_hold_or_a_usage_error(key, variable, text):
     try:
-        seconds = parse(["true"], {"REAPER_GRACE": text})["grace"]
+        seconds = parse(["true"], {variable: text})[key]
     except UsageError as error:
-        assert str(error).startswith("REAPER_GRACE: expected a number of seconds >= 0")
+        assert str(error).startswith(f"{variable}: expected a number of seconds >= 0")
     else:
-        assert 0 <= seconds < float("inf")
+        assert 0 <= seconds <= 1e9
+
+
+@given(st.text())
+def test_any_exit_map_text_is_a_table_of_statuses_or_a_usage_error(text):
+    for args, env, source in (
+        ([f"--exit-map={text}"], {}, "--exit-map"),
+        ([], {"REAPER_EXIT_MAP": text}, "REAPER_EXIT_MAP"),
+    ):
+        try:
+            table = parse([*args, "true"], env)["exit_map"]
+        except UsageError as error:
+            assert str(error).startswith(f"{source}: expected FROM:TO with exit statuses from 0 to 255")
+        else:
+            assert all(0 <= status <= 255 for pair in table.items() for status in pair)
+
+
+@given(st.text(alphabet=st.sampled_from(", \t")))
+def test_a_blank_rewrite_option_is_an_error_and_a_blank_variable_is_unset(text):
+    with pytest.raises(UsageError, match=r"^--rewrite: "):
+        parse(["--rewrite", text, "true"], NO_ENV)
+    assert parse(["true"], {"REAPER_REWRITE": text})["rewrite"] == {}
 
 
 @pytest.mark.parametrize(
@@ -133,6 +245,44 @@ def test_any_grace_text_is_a_finite_non_negative_number_or_a_usage_error(text):
         (["true"], {"REAPER_FORWARD": "nobody"}, "reaper: REAPER_FORWARD: expected 'group' or 'child', got 'nobody'\n"),
         (["--what", "true"], {}, "reaper: --what: unknown option (see reaper --help)\n"),
         ([], {}, "reaper: missing COMMAND (see reaper --help)\n"),
+        ([""], {}, "reaper: COMMAND is empty (see reaper --help)\n"),
+        (
+            ["--rewrite", "", "true"],
+            {},
+            "reaper: --rewrite: expected FROM:TO with signal names or numbers, TO may be 0, got ''\n",
+        ),
+        (
+            ["--rewrite", ",", "true"],
+            {},
+            "reaper: --rewrite: expected FROM:TO with signal names or numbers, TO may be 0, got ''\n",
+        ),
+        (
+            ["--grace", "1e300", "true"],
+            {},
+            "reaper: --grace: expected a number of seconds >= 0 and at most 1000000000, got '1e300'\n",
+        ),
+        (
+            ["true"],
+            {"REAPER_GRACE": "1e300"},
+            "reaper: REAPER_GRACE: expected a number of seconds >= 0 and at most 1000000000, got '1e300'\n",
+        ),
+        (["--stop-delay", "x", "true"], {}, "reaper: --stop-delay: expected a number of seconds >= 0, got 'x'\n"),
+        (
+            ["true"],
+            {"REAPER_STOP_DELAY": "-2"},
+            "reaper: REAPER_STOP_DELAY: expected a number of seconds >= 0, got '-2'\n",
+        ),
+        (
+            ["--exit-map", "143:256", "true"],
+            {},
+            "reaper: --exit-map: expected FROM:TO with exit statuses from 0 to 255, got '143:256'\n",
+        ),
+        (
+            ["true"],
+            {"REAPER_EXIT_MAP": "x"},
+            "reaper: REAPER_EXIT_MAP: expected FROM:TO with exit statuses from 0 to 255, got 'x'\n",
+        ),
+        (["true"], {"REAPER_STOP_ALL": "maybe"}, "reaper: REAPER_STOP_ALL: expected 1 or 0, got 'maybe'\n"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, env, message):
@@ -163,6 +313,12 @@ def test_help_and_version():
         "--rewrite",
         "REAPER_REWRITE",
         "REAPER_DEBUG",
+        "--stop-delay",
+        "REAPER_STOP_DELAY",
+        "--stop-all",
+        "REAPER_STOP_ALL",
+        "--exit-map",
+        "REAPER_EXIT_MAP",
     ):
         assert word in helped.stdout
     version = subprocess.run([*REAPER, "--version"], capture_output=True, text=True, timeout=30)
@@ -188,7 +344,10 @@ def test_signal_names_and_numbers(text, number):
     assert parse_signal(text) == number
 
 
-@pytest.mark.parametrize("text", ["", "0", "65", "TERMINATE", "RTMIN-1", "RTMAX+1", "RTMIN+", "-15"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "0", "65", "TERMINATE", "RTMIN-1", "RTMAX+1", "RTMIN+", "-15", "\u0661\u0665", "RTMIN+\u0663", "9" * 5000],
+)
 def test_unknown_signals(text):
     with pytest.raises(ValueError, match="unknown signal"):
         parse_signal(text)

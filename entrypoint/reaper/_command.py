@@ -29,13 +29,22 @@ options (each has an environment variable; the option wins):
   --rewrite FROM:TO  forward signal FROM as TO, or drop it when TO is 0;
                      repeatable; signals by name (TERM, SIGTERM) or number
                      [REAPER_REWRITE=FROM:TO,FROM:TO]
+  --stop-delay SECONDS
+                     hold the first SIGTERM this long before forwarding it;
+                     a second SIGTERM or a SIGINT ends the wait
+                     [REAPER_STOP_DELAY, default 0]
+  --stop-all         forward a SIGTERM to every process left too, not only
+                     to COMMAND [REAPER_STOP_ALL=1]
+  --exit-map FROM:TO exit with TO when the status would be FROM (0-255);
+                     repeatable [REAPER_EXIT_MAP=FROM:TO,FROM:TO]
   -v, --verbose      log the spawn, each reaped process, each forwarded signal
                      and the shutdown to stderr [REAPER_DEBUG=1]
   -V, --version      print the version and exit
   -h, --help         print this help and exit
 
 exit status: COMMAND's own, 128+N when signal N killed it, 127 when COMMAND
-is not found, 126 when it cannot be run, 2 for a usage error.
+is not found, 126 when it cannot be run (each mapped by --exit-map), 2 for a
+usage error.
 """
 
 _SWITCHES = {
@@ -45,16 +54,30 @@ _SWITCHES = {
     "--version": "version",
     "-v": "verbose",
     "--verbose": "verbose",
+    "--stop-all": "stop_all",
 }
-_VALUED = {"--grace": "grace", "--forward": "forward", "--rewrite": "rewrite"}
+_VALUED = {
+    "--grace": "grace",
+    "--forward": "forward",
+    "--rewrite": "rewrite",
+    "--stop-delay": "stop_delay",
+    "--exit-map": "exit_map",
+}
 _ENVIRONMENT = {
     "grace": "REAPER_GRACE",
     "forward": "REAPER_FORWARD",
     "rewrite": "REAPER_REWRITE",
     "verbose": "REAPER_DEBUG",
+    "stop_delay": "REAPER_STOP_DELAY",
+    "stop_all": "REAPER_STOP_ALL",
+    "exit_map": "REAPER_EXIT_MAP",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_LONGEST_WAIT = 1_000_000_000
+"""Seconds: the longest --grace or --stop-delay (about 31 years); the clock's waits overflow near 9e9."""
+_LARGEST_PID = 4_194_304
+"""The kernel's PID_MAX_LIMIT: a REAPER marker above it names no process."""
 
 
 class UsageError(Exception):
@@ -80,13 +103,16 @@ def main(args=None):
         if options["verbose"]:
             say(f"reaper {environment['REAPER']} already runs above, running {command[0]} in place")
         return replace_process(command)
-    return supervise(
+    status = supervise(
         command,
         grace=options["grace"],
         forward_to_group=options["forward"] == "group",
         rewrite=options["rewrite"],
         verbose=options["verbose"],
+        stop_delay=options["stop_delay"],
+        stop_all=options["stop_all"],
     )
+    return options["exit_map"].get(status, status)
 
 
 def run():
@@ -106,13 +132,17 @@ def run():
 def parse(args, environ):
     """Read the command line ``args`` and the ``environ`` mapping into a dict of options.
 
-    Keys: ``command`` (a list), ``grace`` (float seconds), ``forward``
-    (``"group"`` or ``"child"``), ``rewrite`` (a dict of signal numbers),
-    ``verbose``, ``help`` and ``version``.  Raises UsageError, whose text
-    names the option or variable at fault and what was expected.
+    Keys: ``command`` (a list), ``grace`` and ``stop_delay`` (float seconds),
+    ``forward`` (``"group"`` or ``"child"``), ``rewrite`` (a dict of signal
+    numbers), ``exit_map`` (a dict of exit statuses), ``verbose``,
+    ``stop_all``, ``help`` and ``version``.  An option wins over its
+    variable; the entries of ``--rewrite`` and ``--exit-map`` win over their
+    variable's entries for the same FROM only.  An empty variable is unset;
+    an empty option value is an error.  Raises UsageError, whose text names
+    the option or variable at fault and what was expected.
     """
     given = {"help": False, "version": False}
-    rewrites = []
+    entries = {key: [] for key in _TABLES}
     index = 0
     while index < len(args):
         arg = args[index]
@@ -123,47 +153,65 @@ def parse(args, environ):
             break
         name, has_value, value = arg.partition("=")
         if name in _SWITCHES and not has_value:
-            given[_SWITCHES[name]] = True
+            given[_SWITCHES[name]] = (name, "1")
         elif name in _VALUED:
             if not has_value:
                 index += 1
                 if index == len(args):
                     raise UsageError(f"{name}: expected a value")
                 value = args[index]
-            if name == "--rewrite":
-                rewrites.append(value)
+            key = _VALUED[name]
+            if key in _TABLES:
+                entries[key].append((name, value))
             else:
-                given[_VALUED[name]] = (name, value)
+                given[key] = (name, value)
         else:
             raise UsageError(f"{arg}: unknown option (see reaper --help)")
         index += 1
-    options = {"command": args[index:], "help": given["help"], "version": given["version"]}
-    if rewrites:
-        given["rewrite"] = ("--rewrite", ",".join(rewrites))
-    if given.get("verbose"):
-        given["verbose"] = ("--verbose", "1")
+    options = {"command": args[index:], "help": bool(given["help"]), "version": bool(given["version"])}
     for key, variable in _ENVIRONMENT.items():
-        source, text = given.get(key) or (variable, environ.get(variable))
-        options[key] = _CONVERTERS[key](source, text)
-    if not options["command"] and not (options["help"] or options["version"]):
-        raise UsageError("missing COMMAND (see reaper --help)")
+        text = environ.get(variable) or None  # empty means unset, for every variable alike
+        if key in _TABLES:
+            options[key] = _table(variable, text, _TABLES[key], strict=False)
+            for source, value in entries[key]:
+                options[key].update(_table(source, value, _TABLES[key], strict=True))
+        else:
+            source, text = given.get(key) or (variable, text)
+            options[key] = _CONVERTERS[key](source, text)
+    if not (options["help"] or options["version"]):
+        if not options["command"]:
+            raise UsageError("missing COMMAND (see reaper --help)")
+        if not options["command"][0]:
+            raise UsageError("COMMAND is empty (see reaper --help)")
     return options
 
 
 def _reaper_above(marker):
-    return marker.isdigit() and _proc.is_ancestor(int(marker))
+    """Whether ``marker``, the REAPER variable, names a live ancestor; anything but a plain pid is ignored."""
+    return (
+        marker.isascii()
+        and marker.isdigit()
+        and len(marker) <= len(str(_LARGEST_PID))
+        and 0 < int(marker) <= _LARGEST_PID
+        and _proc.is_ancestor(int(marker))
+    )
 
 
-def _grace(source, text):
-    if text is None:
-        return 5.0
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise UsageError(f"{source}: expected a number of seconds >= 0, got {text!r}")
-    return seconds
+def _seconds(default):
+    def convert(source, text):
+        if text is None:
+            return default
+        try:
+            seconds = float(text) if text.isascii() else -1.0
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise UsageError(f"{source}: expected a number of seconds >= 0, got {text!r}")
+        if seconds > _LONGEST_WAIT:
+            raise UsageError(f"{source}: expected a number of seconds >= 0 and at most {_LONGEST_WAIT}, got {text!r}")
+        return seconds
+
+    return convert
 
 
 def _forward(source, text):
@@ -174,29 +222,51 @@ def _forward(source, text):
     return text
 
 
-def _rewrite(source, text):
-    table = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        received, _, forwarded = item.partition(":")
-        try:
-            signum = parse_signal(received)
-            table[signum] = 0 if forwarded.strip() == "0" else parse_signal(forwarded)
-        except ValueError:
-            raise UsageError(
-                f"{source}: expected FROM:TO with signal names or numbers, TO may be 0, got {item!r}"
-            ) from None
-        if signum not in CATCHABLE or signum == _signal.SIGCHLD:
-            raise UsageError(f"{source}: {signal_name(signum)} is never forwarded, so it cannot be rewritten")
-    return table
-
-
-def _verbose(source, text):
+def _switch(source, text):
     word = (text or "").strip().lower()
     if word not in _TRUE | _FALSE:
         raise UsageError(f"{source}: expected 1 or 0, got {text!r}")
     return word in _TRUE
 
 
-_CONVERTERS = {"grace": _grace, "forward": _forward, "rewrite": _rewrite, "verbose": _verbose}
+def _table(source, text, entry, strict):
+    """Read ``FROM:TO,FROM:TO`` with ``entry``; blank entries are skipped unless ``strict``."""
+    table = {}
+    for item in (text or "").split(","):
+        if strict or item.strip():
+            key, value = entry(source, item)
+            table[key] = value
+    return table
+
+
+def _rewrite_entry(source, item):
+    received, _, forwarded = item.partition(":")
+    try:
+        signum = parse_signal(received)
+        sent = 0 if forwarded.strip() == "0" else parse_signal(forwarded)
+    except ValueError:
+        raise UsageError(
+            f"{source}: expected FROM:TO with signal names or numbers, TO may be 0, got {item!r}"
+        ) from None
+    if signum not in CATCHABLE or signum == _signal.SIGCHLD:
+        raise UsageError(f"{source}: {signal_name(signum)} is never forwarded, so it cannot be rewritten")
+    return signum, sent
+
+
+def _exit_map_entry(source, item):
+    statuses = [word.strip() for word in item.split(":")]
+    if len(statuses) != 2 or not all(
+        word.isascii() and word.isdigit() and len(word) <= 3 and int(word) <= 255 for word in statuses
+    ):
+        raise UsageError(f"{source}: expected FROM:TO with exit statuses from 0 to 255, got {item!r}")
+    return int(statuses[0]), int(statuses[1])
+
+
+_CONVERTERS = {
+    "grace": _seconds(5.0),
+    "forward": _forward,
+    "verbose": _switch,
+    "stop_delay": _seconds(0.0),
+    "stop_all": _switch,
+}
+_TABLES = {"rewrite": _rewrite_entry, "exit_map": _exit_map_entry}

@@ -47,8 +47,10 @@ def parse_signal(text):
     ``RTMAX-N``.  Raises ValueError for anything this system does not know.
     """
     word = text.strip().upper()
+    if not word.isascii():  # str.isdigit and int() accept other scripts' digits
+        raise ValueError(f"unknown signal {text!r}")
     if word.isdigit():
-        number = int(word)
+        number = int(word) if len(word) <= 3 else None
     else:
         name = word if word.startswith("SIG") else "SIG" + word
         number = _NUMBERS.get(name) or _parse_realtime(name[3:])

@@ -31,7 +31,17 @@ _AFTER_SIGKILL = 1.0
 """Seconds spent collecting SIGKILLed processes; one stuck in the kernel is left to the kernel."""
 
 
-def supervise(argv, *, marker="REAPER", forward_to_group=True, rewrite=None, grace=5.0, verbose=False):
+def supervise(
+    argv,
+    *,
+    marker="REAPER",
+    forward_to_group=True,
+    rewrite=None,
+    grace=5.0,
+    verbose=False,
+    stop_delay=0.0,
+    stop_all=False,
+):
     """Run ``argv`` under this process as its reaper and return the exit status to leave with.
 
     ``marker`` names the environment variable that tells the child the pid
@@ -39,6 +49,10 @@ def supervise(argv, *, marker="REAPER", forward_to_group=True, rewrite=None, gra
     alone when ``forward_to_group`` is false; ``rewrite`` maps a received
     signal number to the one to forward, 0 dropping it.  ``grace`` is how
     many seconds leftover processes get between SIGTERM and SIGKILL.
+    The first SIGTERM received is held ``stop_delay`` seconds before it is
+    forwarded (a second SIGTERM or a SIGINT ends the wait; other signals go
+    on as usual).  With ``stop_all``, a forwarded SIGTERM goes to every
+    process left as well, in the same pass as to the command.
 
     When ``argv`` cannot be run, says why on stderr and returns 127 (not
     found) or 126 (any other reason).  Signals stay blocked on return: the
@@ -61,7 +75,8 @@ def supervise(argv, *, marker="REAPER", forward_to_group=True, rewrite=None, gra
     posix.chdir("/")
     if log:
         log(f"spawned {child}: {' '.join(argv)}")
-    status = _forward_and_reap_until_exit(child, forward_to_group, rewrite or {}, log)
+    stop_everyone = (_signal_namespace if is_pid_one else _proc.signal_descendants) if stop_all else None
+    status = _forward_and_reap_until_exit(child, forward_to_group, rewrite or {}, log, stop_delay, stop_everyone)
     if log:
         log(f"command {child} is gone, exit status {status}")
     _shut_down(is_pid_one, grace, log)
@@ -166,28 +181,53 @@ def _foreground_terminal():
         return None
 
 
-def _forward_and_reap_until_exit(child, forward_to_group, rewrite, log):
+def _forward_and_reap_until_exit(child, forward_to_group, rewrite, log, stop_delay=0.0, stop_everyone=None):
     send = posix.killpg if forward_to_group else posix.kill
+    held_until = None  # while the first SIGTERM is held (--stop-delay): when to forward it
     while True:
-        signum = _signal.sigwaitinfo(CATCHABLE).si_signo
+        if held_until is None:
+            signum = _signal.sigwaitinfo(CATCHABLE).si_signo
+        else:
+            info = _signal.sigtimedwait(CATCHABLE, max(0.0, held_until - time.monotonic()))
+            signum = _signal.SIGTERM if info is None else info.si_signo
+            if signum in (_signal.SIGTERM, _signal.SIGINT):
+                held_until = None
+                _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
+                if signum == _signal.SIGTERM:  # the delay is over, or a second SIGTERM: forwarded once
+                    continue
         if signum == _signal.SIGCHLD:
             status, _ = _reap(child, log)
             if status is not None:
                 return status
             continue
-        forwarded = rewrite.get(signum, signum)
-        if not forwarded:
+        if signum == _signal.SIGTERM and stop_delay:
             if log:
-                log(f"dropped {signal_name(signum)}")
+                log(f"holding SIGTERM for {stop_delay:g}s (stop delay)")
+            held_until, stop_delay = time.monotonic() + stop_delay, 0.0
             continue
-        try:
-            send(child, forwarded)
-        except OSError as error:
-            if log:
-                log(f"could not forward {signal_name(forwarded)} to {child}: {error.strerror}")
-        else:
-            if log:
-                log(f"forwarded {signal_name(forwarded)} to {'group' if forward_to_group else 'process'} {child}")
+        _forward(signum, child, send, rewrite, log, stop_everyone)
+
+
+def _forward(signum, child, send, rewrite, log, stop_everyone):
+    """Forward ``signum`` to the command, rewritten; with --stop-all a SIGTERM goes to every process left too."""
+    forwarded = rewrite.get(signum, signum)
+    if not forwarded:
+        if log:
+            log(f"dropped {signal_name(signum)}")
+        return
+    if signum == _signal.SIGTERM and stop_everyone:
+        stop_everyone(forwarded)  # the command too, once: its group is among them
+        if log:
+            log(f"forwarded {signal_name(forwarded)} to every process (stop all)")
+        return
+    try:
+        send(child, forwarded)
+    except OSError as error:
+        if log:
+            log(f"could not forward {signal_name(forwarded)} to {child}: {error.strerror}")
+    else:
+        if log:
+            log(f"forwarded {signal_name(forwarded)} to {'group' if send is posix.killpg else 'process'} {child}")
 
 
 def _reap(main_pid, log):
@@ -198,16 +238,32 @@ def _reap(main_pid, log):
     main_status = None
     while True:
         try:
-            pid, wait_status = posix.waitpid(-1, posix.WNOHANG)
+            if log:
+                pid, wait_status, name = _wait_naming()
+            else:
+                pid, wait_status = posix.waitpid(-1, posix.WNOHANG)
         except ChildProcessError:
             return main_status, False
         if pid == 0:
             return main_status, True
         status = exit_status(wait_status)
         if log:
-            log(f"reaped {pid}, exit status {status}")
+            log(f"reaped {pid} ({name}), exit status {status}")
         if pid == main_pid:
             main_status = status
+
+
+def _wait_naming():
+    """``waitpid(-1, WNOHANG)`` plus the zombie's name, read from /proc while it is still there (only when verbose)."""
+    zombie = posix.waitid(posix.P_ALL, 0, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT)
+    if zombie is None:
+        return 0, 0, None
+    try:
+        with open(f"/proc/{zombie.si_pid}/comm", "rb") as comm:
+            name = comm.read().rstrip(b"\n").decode(errors="replace")
+    except OSError:
+        name = "?"
+    return (*posix.waitpid(zombie.si_pid, 0), name)
 
 
 def _shut_down(is_pid_one, grace, log):
