@@ -1,20 +1,24 @@
 """A PID 1 that cannot be broken: each test puts the reaper in a hostile spot (tests/faults.py) and
 checks one promise, as PID 1 of a new namespace and as a subreaper where both apply."""
 
+import importlib.util
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pexpect
 import pytest
 
+from conftest import ROOT
 from faults import (
     FOREIGN_PROC_NAMESPACE,
     NOBODY,
     PRINT_SIGNALS_AS_NOBODY,
     REAPER_AS_NOBODY,
+    SYSTEM_PYTHON,
     TRACER,
     WITHOUT_KILL,
     broken_pipe,
@@ -338,3 +342,27 @@ def test_a_subreaper_stopped_with_its_command_leaves_nothing_running():
         assert process.stdout.readline() == "continued\n"
         assert process.wait(timeout=10) == 0
     assert not is_alive(process.pid)
+
+
+# 12. The start-up window: signals are blocked before anything of the reaper is imported.
+
+
+def _image_launcher(prefix):
+    """The image's launcher laid out under ``prefix`` as bench/run.py lays it out, on this interpreter."""
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.install_reaper(SYSTEM_PYTHON, prefix)
+
+
+@pytest.mark.parametrize("launcher", ["image launcher", "console script"])
+def test_every_signal_is_blocked_before_the_reaper_package_is_read(launcher, tmp_path):
+    argv = (
+        [_image_launcher(tmp_path)] if launcher == "image launcher" else [str(Path(sys.executable).parent / "reaper")]
+    )
+    trace = tmp_path / "trace"
+    run(["strace", "-f", "-e", "trace=rt_sigprocmask,openat", "-o", str(trace), *argv, "true"], check=True)
+    calls = trace.read_text().splitlines()
+    blocked = next(index for index, call in enumerate(calls) if "rt_sigprocmask(SIG_BLOCK, ~[" in call)
+    package = next(index for index, call in enumerate(calls) if "/reaper/__init__" in call)
+    assert blocked < package, "\n".join(calls[package : blocked + 1])

@@ -269,10 +269,11 @@ def _foreground_terminal():
 def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, log):
     me = posix.getpid()
     send = posix.killpg if forward_to_group else posix.kill
+    sigwaitinfo, catchable, sigchld = _signal.sigwaitinfo, tuple(CATCHABLE), _signal.SIGCHLD  # no lookups per signal
     while True:
-        info = _signal.sigwaitinfo(CATCHABLE)
+        info = sigwaitinfo(catchable)
         signum = info.si_signo
-        if signum == _signal.SIGCHLD:
+        if signum == sigchld:
             status, _ = _reap(child, log, job_control)
             if status is not None:
                 return status
@@ -303,22 +304,26 @@ def _reap(main_pid, log, job_control=False):
     this process too.
     """
     main_status = None
+    waitpid, stopped = posix.waitpid, posix.WIFSTOPPED  # the hot path of an orphan storm: no lookups
     while True:
         try:
-            pid, wait_status = posix.waitpid(-1, posix.WNOHANG | posix.WUNTRACED)
+            pid, wait_status = waitpid(-1, _WAIT_FLAGS)
         except ChildProcessError:
             return main_status, False
         if pid == 0:
             return main_status, True
-        if posix.WIFSTOPPED(wait_status):
+        if stopped(wait_status):
             if job_control and pid == main_pid and posix.WSTOPSIG(wait_status) in _TERMINAL_STOPS:
                 _stop_with(main_pid, log)
-            continue
-        status = exit_status(wait_status)
-        if log:
-            log(f"reaped {pid}, exit status {status}")
-        if pid == main_pid:
-            main_status = status
+        elif pid == main_pid:
+            main_status = exit_status(wait_status)
+            if log:
+                log(f"reaped {pid}, exit status {main_status}")
+        elif log:
+            log(f"reaped {pid}, exit status {exit_status(wait_status)}")
+
+
+_WAIT_FLAGS = posix.WNOHANG | posix.WUNTRACED
 
 
 def _stop_with(child, log):
