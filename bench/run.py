@@ -49,7 +49,7 @@ FULL = {
     "idle": 10.0,
     "orphans": 10_000,
     "cost_orphans": 5_000,
-    "window_trials": 20,
+    "window_trials": 7,
     "signals": 600,
     "stops": 3,
     "stop_timeout": 3,
