@@ -11,6 +11,7 @@ import resource
 import socket
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 from support import HELPERS
@@ -53,6 +54,14 @@ def full_socket():
     reader, writer = socket.socketpair()
     _fill(writer.fileno(), os.write)
     return reader, writer
+
+
+def stopped_terminal():
+    """A pseudo-terminal whose output is suspended, as by Ctrl-S: ``(master, slave)``; a write to
+    the slave waits until output resumes."""
+    master, slave = os.openpty()
+    termios.tcflow(slave, termios.TCOOFF)
+    return master, slave
 
 
 def _fill(fd, write):

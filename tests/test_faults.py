@@ -27,6 +27,7 @@ from faults import (
     file_size_limit,
     full_pipe,
     full_socket,
+    stopped_terminal,
 )
 from support import (
     NON_REAPING_PID1,
@@ -89,11 +90,14 @@ def test_a_signal_raised_by_its_own_log_write_is_never_forwarded(wrap, stderr, t
 
 
 @WHERE
-@pytest.mark.parametrize("stderr", ["full socket nobody reads", "full pipe of another user"])
+@pytest.mark.parametrize("stderr", ["full socket nobody reads", "full pipe of another user", "stopped terminal"])
 def test_a_log_line_that_cannot_be_written_at_once_never_blocks_the_reaper(wrap, stderr):
     if stderr == "full socket nobody reads":
         _reader, writer = full_socket()
         stream, reaper, printer = writer.fileno(), REAPER, PRINT_SIGNALS
+    elif stderr == "stopped terminal":
+        _reader, stream = stopped_terminal()
+        reaper, printer = REAPER, PRINT_SIGNALS
     else:
         _reader, stream = full_pipe()  # root's pipe: nobody may not reopen it non-blocking through /proc
         reaper, printer = REAPER_AS_NOBODY, PRINT_SIGNALS_AS_NOBODY
