@@ -40,7 +40,9 @@ PRINT_SIGNALS = ROOT / "tests" / "helpers" / "print_signals.py"
 ORPHANS = Path(__file__).resolve().parent / "orphans.py"
 KEEPALIVE = ROOT / "image" / "keepalive"
 KEEPALIVE_CALLS = {"tail": ["-n", "1", "/dev/null"], "sleep": ["0"]}
-TARGETS = {"startup": 1.35, "memory": 1.15, "storm": 1.1, "latency": 1.5, "keepalive_ms": 1.0}
+WINDOW = Path(__file__).resolve().parent / "window.py"
+REALTIME = ["chrt", "--fifo", "10"]
+TARGETS = {"startup": 1.35, "memory": 1.15, "storm": 1.1, "latency": 1.5, "reap_cost": 1.5, "keepalive_ms": 1.0}
 
 FULL = {
     "runs": 300,
@@ -48,6 +50,8 @@ FULL = {
     "idle_rounds": 3,
     "idle": 10.0,
     "orphans": 10_000,
+    "cost_orphans": 5_000,
+    "window_trials": 7,
     "signals": 600,
     "stops": 3,
     "stop_timeout": 3,
@@ -58,6 +62,8 @@ QUICK = {
     "idle_rounds": 1,
     "idle": 1.0,
     "orphans": 200,
+    "cost_orphans": 200,
+    "window_trials": 2,
     "signals": 20,
     "stops": 1,
     "stop_timeout": 1,
@@ -218,6 +224,71 @@ def measure_storm(inits, python, sizes):
     return {"orphans": sizes["orphans"], "runs": runs}
 
 
+def measure_reap_cost(inits, sizes):
+    """CPU time of the init as PID 1 per reaped orphan, in µs: the run time in its
+    ``/proc/PID/schedstat`` over a storm, from the moment it idles to the moment no zombie is left."""
+    costs = {name: [] for name in inits}
+    for order in rotations(inits, sizes["rounds"]):
+        for name in order:
+            costs[name].append(reap_cost(inits[name], sizes["cost_orphans"]))
+    return {"orphans": sizes["cost_orphans"], "us_per_reap": {name: spread(samples) for name, samples in costs.items()}}
+
+
+def reap_cost(init, count):
+    argv = [*NEW_PID_NAMESPACE, *init, sys.executable, str(ORPHANS), str(count), "--wait"]
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        pid1 = namespace_pid1(process.pid)
+        assert process.stdout.readline() == b"ready\n"
+        before = cpu_ns(pid1)
+        process.stdin.write(b"go\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == b"done\n"
+        deadline = time.monotonic() + 60
+        while len(children(pid1)) > 1 and time.monotonic() < deadline:  # the maker stays
+            time.sleep(0.005)
+        return (cpu_ns(pid1) - before) / count / 1000
+    finally:
+        process.kill()
+        process.wait()
+
+
+def cpu_ns(pid):
+    """Nanoseconds ``pid`` has run on a CPU so far (the first field of its schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def measure_startup_window(inits, sizes):
+    """How long after its fork a SIGTERM to the init as PID 1 is still lost, in ms (see bench/window.py).
+
+    Bisects the delay between lost and caught, each probe taken by a majority
+    of ``window_trials`` trials, to 0.25 ms; the fork and exec are in it.  The
+    probes run at a real-time priority, so that other work on the machine
+    does not stretch the window.
+    """
+    windows = {}
+    for name, init in inits.items():
+        caught_at, lost_at = 100.0, None
+        low = 0.0
+        while caught_at - low > 0.25:
+            middle = (low + caught_at) / 2
+            if signal_lost(init, middle, sizes["window_trials"]):
+                low = lost_at = middle
+            else:
+                caught_at = middle
+        windows[name] = lost_at or 0.0
+    return windows
+
+
+def signal_lost(init, delay_ms, trials):
+    lost = 0
+    for _ in range(trials):
+        probe = [*REALTIME, sys.executable, str(WINDOW), f"{delay_ms}", *init]
+        probe = subprocess.run(probe, capture_output=True, text=True, check=True)
+        lost += probe.stdout.strip() == "lost"
+    return lost * 2 > trials
+
+
 def measure_latency(inits, sizes):
     """Microseconds from ``kill`` on the init to the child's receipt, for SIGUSR1 sent one at a time."""
     latencies = {name: [] for name in inits}
@@ -321,12 +392,14 @@ def verdicts(results):
     idle = results["idle"]
     storm_runs = results["storm"]["runs"]
     peers_cleared = [storm_runs[name]["cleared"] for name in PEERS if storm_runs[name]["cleared"] is not None]
+    reap_costs = results["reap_cost"]["us_per_reap"]
     checks = {
         "startup": pid1_startup_ratio(results["startup"]),
         "memory": idle["python-reaper"]["vmrss_kib"] / idle["python3 -I -S (idle)"]["vmrss_kib"],
         "wakeups": idle["python-reaper"]["wakeups"],
         "storm": (storm_runs["python-reaper"]["cleared"] or float("inf")) / min(peers_cleared),
         "latency": results["latency"]["python-reaper"]["median"] / results["latency"]["tini"]["median"],
+        "reap_cost": reap_costs["python-reaper"]["median"] / min(reap_costs[name]["median"] for name in PEERS),
         "keepalive_ms": max(program["added_ms"] for program in results["keepalive"].values()),
     }
     limits = TARGETS | {"wakeups": 0}
@@ -386,6 +459,28 @@ def table(results):
             ]
             for name, run in storm_runs.items()
         ],
+    )
+    cost = results["reap_cost"]
+    best_peer = min(cost["us_per_reap"][name]["median"] for name in PEERS)
+    rows(
+        f"Cost of a reap: CPU time of the init as PID 1 per reaped orphan (`/proc/PID/schedstat`, "
+        f"{cost['orphans']:,} orphans), µs",
+        ["", "median", "spread", "against the best peer"],
+        [
+            [
+                name,
+                f"{run['median']:.1f}",
+                f"{run['min']:.1f}-{run['max']:.1f}",
+                f"{run['median'] / best_peer:.2f}x",
+            ]
+            for name, run in cost["us_per_reap"].items()
+        ],
+    )
+    window = results["startup_window"]
+    rows(
+        "Start-up window: a SIGTERM sent to the init as PID 1 this long after its fork is lost, ms",
+        ["", "window"],
+        [[name, f"{window[name]:.1f}"] for name in window],
     )
     latency = results["latency"]
     rows(
@@ -505,6 +600,8 @@ def main(argv=None):
             ("startup", lambda: measure_startup(inits, options.python, sizes)),
             ("idle", lambda: measure_idle(inits, options.python, sizes)),
             ("storm", lambda: measure_storm(inits, options.python, sizes)),
+            ("reap_cost", lambda: measure_reap_cost(inits, sizes)),
+            ("startup_window", lambda: measure_startup_window(inits, sizes)),
             ("latency", lambda: measure_latency(inits, sizes)),
             ("keepalive", lambda: measure_keepalive(sizes)),
         ):

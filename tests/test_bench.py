@@ -14,7 +14,29 @@ def test_the_benchmarks_run_and_report_every_measurement(tmp_path, docker_client
     command = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out), "--readme", str(readme)]
     subprocess.run(command, check=True, timeout=600, capture_output=True)
     results = json.loads((out / "latest.json").read_text())
-    assert set(results) >= {"machine", "startup", "idle", "storm", "latency", "keepalive", "docker", "targets"}
+    assert set(results) >= {
+        "machine",
+        "startup",
+        "idle",
+        "storm",
+        "reap_cost",
+        "startup_window",
+        "latency",
+        "keepalive",
+        "docker",
+        "targets",
+    }
+    assert (
+        set(results["reap_cost"]["us_per_reap"])
+        == set(results["startup_window"])
+        == {
+            "python-reaper",
+            "tini",
+            "dumb-init",
+            "catatonit",
+        }
+    )
+    assert all(cost["median"] > 0 for cost in results["reap_cost"]["us_per_reap"].values())
     for section in ("latency", "storm"):
         assert {"python-reaper", "tini", "dumb-init", "catatonit"} <= set(
             results[section] if section == "latency" else results[section]["runs"]
@@ -26,4 +48,4 @@ def test_the_benchmarks_run_and_report_every_measurement(tmp_path, docker_client
     assert (out / "storm.png").stat().st_size > 0 and (out / "startup.png").stat().st_size > 0
     text = readme.read_text()
     assert text.startswith("before\n<!-- bench:start -->") and text.endswith("<!-- bench:end -->\nafter\n")
-    assert "old" not in text and "Orphan storm" in text and "Keep-alive wrappers" in text
+    assert "old" not in text and "Orphan storm" in text and "Keep-alive wrappers" in text and "Cost of a reap" in text

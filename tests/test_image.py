@@ -7,7 +7,7 @@ import pytest
 import testinfra
 
 from support import PROMPT, assert_job_control
-from workloads import APP_AS_PID1, orphan_storm, stop_seconds, zombies_reported
+from workloads import APP_AS_PID1, orphan_storm, stop_seconds, wait_for, zombies_reported
 
 BOUNDED_STORM = "i=0; while [ $i -lt 3000 ]; do (sleep 0 &) || exit 1; i=$((i+1)); done; echo storm survived"
 SLEEPER = ["python3", "-c", "import time; time.sleep(1000)"]
@@ -169,3 +169,20 @@ def test_the_reaper_writes_nothing(image, containers):
     container = containers(image.tag, ["true"])
     finish(container)
     assert container.diff() is None or not any("python-reaper" in change["Path"] for change in container.diff())
+
+
+ENTERED = (
+    "trap 'sleep 0.5; echo flushed > /data/flushed; exit 0' TERM; touch /data/entered; while :; do sleep 0.1; done"
+)
+
+
+def test_a_process_started_with_docker_exec_gets_sigterm_and_flushes_when_the_command_exits(
+    image, containers, tmp_path
+):
+    command = ["sh", "-c", "while [ ! -e /data/go ]; do sleep 0.05; done; exit 3"]
+    container = containers(image.tag, command, volumes={str(tmp_path): {"bind": "/data", "mode": "rw"}})
+    container.exec_run(["sh", "-c", ENTERED], detach=True)  # its parent is the runtime, outside the container
+    wait_for(lambda: (tmp_path / "entered").exists(), what="the docker exec process")
+    (tmp_path / "go").touch()
+    assert container.wait(timeout=30)["StatusCode"] == 3
+    assert (tmp_path / "flushed").read_text() == "flushed\n"

@@ -19,7 +19,7 @@ Two ways to reap zombies from Python code:
 import posix  # not os: the reaper command imports this module too (see _supervisor)
 import sys
 
-from reaper._proc import become_subreaper, parent_and_start
+from reaper._proc import become_subreaper, parent_and_start, sees_this_namespace
 from reaper._supervisor import environ, exit_status, logger, say, supervise
 
 __version__ = "0.1.0"
@@ -277,7 +277,7 @@ class _Children:
 
         self.lock = threading.RLock()  # reentrant: a signal handler may create a process inside a creation
         self.pid = posix.getpid()
-        self.sees_proc = _proc_is_ours(self.pid)
+        self.sees_proc = sees_this_namespace()
         self.wake = wake
         with self.lock:
             for pid in self.children():  # created before this call, perhaps by code that will wait for them
@@ -489,14 +489,6 @@ def _tracking(create, pid_of):
     created.__doc__ = create.__doc__
     created.__wrapped__ = create
     return created
-
-
-def _proc_is_ours(pid):
-    """Whether /proc is this PID namespace's, so that pids read there are ours."""
-    try:
-        return posix.readlink("/proc/self") == str(pid)
-    except OSError:
-        return False
 
 
 def _selected(pid):

@@ -3,7 +3,10 @@
 Everything here reads ``/proc`` (slim images have no ``ps``) or calls
 ``prctl``.  A process is identified by its pid *and* its start time, so a
 pid that was reused by an unrelated process is never mistaken for one of
-ours.
+ours.  ``/proc`` is only believed when it is this PID namespace's own
+(:func:`sees_this_namespace`): a ``/proc`` mounted for another namespace
+(``unshare --pid --fork`` without ``--mount-proc``) names other processes
+by the same numbers.
 """
 
 import _signal
@@ -25,6 +28,25 @@ def become_subreaper():
         raise OSError(errno, posix.strerror(errno))
 
 
+_sees_this_namespace = None
+
+
+def sees_this_namespace():
+    """Tell whether ``/proc`` shows this process's PID namespace, so its pids are ours to use.
+
+    ``/proc/self`` names this process as the namespace of that ``/proc``
+    numbers it: the same number as ``getpid()`` only when it is ours.  The
+    answer is read once.
+    """
+    global _sees_this_namespace
+    if _sees_this_namespace is None:
+        try:
+            _sees_this_namespace = posix.readlink("/proc/self") == str(posix.getpid())
+        except OSError:  # no /proc at all
+            _sees_this_namespace = False
+    return _sees_this_namespace
+
+
 def parent_and_start(pid):
     """Return ``(parent pid, start time in clock ticks)`` of ``pid``, or None once it is gone."""
     try:
@@ -38,7 +60,10 @@ def parent_and_start(pid):
 
 
 def is_ancestor(pid):
-    """Tell whether ``pid`` is a live ancestor of this process in this PID namespace."""
+    """Tell whether ``pid`` is a live ancestor of this process in this PID namespace (False when
+    ``/proc`` is another namespace's)."""
+    if not sees_this_namespace():
+        return False
     current = posix.getpid()
     while current > 1:
         known = parent_and_start(current)
@@ -50,14 +75,19 @@ def is_ancestor(pid):
     return False
 
 
+def others():
+    """Return the pids of every process of this PID namespace but this one (see :func:`sees_this_namespace`)."""
+    me = str(posix.getpid())
+    return [int(entry) for entry in posix.listdir("/proc") if entry.isdigit() and entry != me]
+
+
 def descendants():
-    """Return ``(pid, start time)`` of every live descendant of this process."""
+    """Return ``(pid, start time)`` of every live descendant of this process (see :func:`sees_this_namespace`)."""
     children = {}
-    for entry in posix.listdir("/proc"):
-        if entry.isdigit():
-            known = parent_and_start(entry)
-            if known is not None:
-                children.setdefault(known[0], []).append((int(entry), known[1]))
+    for pid in others():
+        known = parent_and_start(pid)
+        if known is not None:
+            children.setdefault(known[0], []).append((pid, known[1]))
     found = []
     parents = [posix.getpid()]
     while parents:

@@ -3,17 +3,29 @@
 :func:`supervise` is the whole life of a reaper, read top to bottom:
 
 1. Block every catchable signal, so that none is lost and none interrupts.
+   (The ``reaper`` launchers block them already, before any import.)
 2. Off PID 1, become a child subreaper, so orphans are still ours to reap.
 3. Spawn the command in its own process group, with the terminal's
-   foreground when this process holds it.
+   foreground when this process holds it, every signal at its default
+   disposition and none blocked; a file without ``#!`` runs under /bin/sh.
 4. Take signals one at a time from ``sigwaitinfo`` with no timeout, so an
    idle reaper never wakes: SIGCHLD reaps every zombie there is, any other
-   signal is forwarded to the command.  The command's own death is found
-   inside that reaping loop, so coalesced SIGCHLDs cannot hide it.
+   signal is forwarded to the command, except one this process caused
+   itself (a SIGPIPE or SIGXFSZ of its own log write); the first SIGTERM
+   may be held for a stop delay, and may go to every process left too.  The command's own
+   death is found inside that reaping loop, so coalesced SIGCHLDs cannot
+   hide it; its stops are not deaths, and off PID 1 a stop on a terminal
+   signal (Ctrl-Z) stops the reaper too, so the shell above gets its prompt.
 5. Once the command is gone, send SIGTERM and SIGCONT to every process left
-   (as PID 1: the whole PID namespace; as a subreaper: its descendants
-   only), return as soon as none is left, SIGKILL them after the grace.
+   (as PID 1: the whole PID namespace, descendants or not; as a subreaper:
+   its descendants only, or the command's process group when ``/proc`` is
+   not this namespace's), return as soon as none is left, and SIGKILL them
+   when the grace is over or a second stop signal comes, again and again
+   until none is left; say how many were left behind if any were.
 6. Return the command's exit status: its code, or 128+N for signal N.
+
+Log lines never block: one that cannot be written at once is dropped, and
+after a broken pipe or a full file the reaper stops logging for good.
 
 The ``reaper`` command and :func:`reaper.run_forked` both run through here.
 """
@@ -27,8 +39,13 @@ from reaper import _proc
 from reaper._signals import CATCHABLE, signal_name
 
 _SIGCHLD_ONLY = {_signal.SIGCHLD}
+_STOP_SIGNALS = {_signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
+_TERMINAL_STOPS = {_signal.SIGTSTP, _signal.SIGTTIN, _signal.SIGTTOU}
 _AFTER_SIGKILL = 1.0
-"""Seconds spent collecting SIGKILLed processes; one stuck in the kernel is left to the kernel."""
+"""Seconds spent SIGKILLing and collecting what is left; one stuck in the kernel is left to the kernel."""
+_POLL = (0.005, 0.1)
+"""First and longest interval between two looks at the namespace during the shutdown:
+processes that are not our children send no SIGCHLD when they exit."""
 
 
 def supervise(
@@ -52,7 +69,7 @@ def supervise(
     The first SIGTERM received is held ``stop_delay`` seconds before it is
     forwarded (a second SIGTERM or a SIGINT ends the wait; other signals go
     on as usual).  With ``stop_all``, a forwarded SIGTERM goes to every
-    process left as well, in the same pass as to the command.
+    process the shutdown is for as well, in the same pass as to the command.
 
     When ``argv`` cannot be run, says why on stderr and returns 127 (not
     found) or 126 (any other reason).  Signals stay blocked on return: the
@@ -66,6 +83,8 @@ def supervise(
             _proc.become_subreaper()
         except OSError as error:
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
+        if not _proc.sees_this_namespace():
+            say("cannot see its descendants (/proc is another PID namespace's), will stop its command's group only")
     env = environ()
     env[marker] = str(posix.getpid())
     try:
@@ -75,26 +94,29 @@ def supervise(
     posix.chdir("/")
     if log:
         log(f"spawned {child}: {' '.join(argv)}")
-    stop_everyone = (_signal_namespace if is_pid_one else _proc.signal_descendants) if stop_all else None
-    status = _forward_and_reap_until_exit(child, forward_to_group, rewrite or {}, log, stop_delay, stop_everyone)
+    left = _Leftovers(is_pid_one, child, log)
+    stop_everyone = left.signal if stop_all else None
+    status = _forward_and_reap_until_exit(
+        child, not is_pid_one, forward_to_group, rewrite or {}, log, stop_delay, stop_everyone
+    )
     if log:
         log(f"command {child} is gone, exit status {status}")
-    _shut_down(is_pid_one, grace, log)
+    _shut_down(left, grace, log)
     return status
 
 
 def replace_process(argv, env=None):
     """Exec ``argv`` in this process with default signal dispositions and an empty mask.
 
-    Returns the exit status for the failure (127 or 126) if the exec fails.
+    Searches ``PATH`` and runs a file without ``#!`` under /bin/sh, as
+    ``execvp`` does.  Returns the exit status for the failure (127 or 126)
+    if the exec fails.
     """
-    import os  # only here: the PATH search of execvpe is Python code in os
-
     for signum in CATCHABLE:
         _signal.signal(signum, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
     try:
-        os.execvpe(argv[0], argv, os.environ if env is None else env)
+        _execvp(argv, environ() if env is None else env)
     except OSError as error:
         return exec_failure(argv[0], error)
 
@@ -115,31 +137,85 @@ def exec_failure(command, error):
 
 
 def exit_status(wait_status):
-    """Turn a raw wait status into an exit status: the code, or 128+N for signal N."""
+    """Turn the raw wait status of an exit or a death into an exit status: the code, or 128+N for signal N.
+
+    Raises ValueError for a stopped or continued status, which is not an exit.
+    """
     code = posix.waitstatus_to_exitcode(wait_status)
     return 128 - code if code < 0 else code
-
-
-_stderr = None
 
 
 def say(message):
     """Write ``reaper: message`` to stderr, dropping the line rather than ever blocking.
 
-    The line goes through a second, non-blocking open file description of
-    stderr, so that a full pipe cannot stall PID 1 and the child's own
-    stderr keeps its blocking mode.
+    A line that cannot be written at once (a full pipe or socket, a
+    terminal under flow control) is dropped.  After a broken pipe or a file
+    that hit its size limit, every later line is dropped: the SIGPIPE or
+    SIGXFSZ that such a write raises is the reaper's own, never forwarded.
     """
-    global _stderr
-    if _stderr is None:
-        try:
-            _stderr = posix.open("/proc/self/fd/2", posix.O_WRONLY | posix.O_APPEND | posix.O_NONBLOCK | posix.O_NOCTTY)
-        except OSError:  # a socket, or no /proc: plain fd 2
-            _stderr = 2
+    global _write_line
     try:
-        posix.write(_stderr, f"reaper: {message}\n".encode(errors="surrogateescape"))
-    except OSError:
+        _write_line(f"reaper: {message}\n".encode(errors="surrogateescape"))
+    except OSError as error:
+        if error.errno in (_EPIPE, _EFBIG):
+            _write_line = _drop
+
+
+_EPIPE, _EFBIG, _EOPNOTSUPP = 32, 27, 95
+_S_IFMT, _S_IFREG, _S_IFSOCK = 0o170000, 0o100000, 0o140000
+
+
+def _write_first_line(line):
+    """Choose how to write to stderr at once or fail, never waiting, then write ``line`` that way.
+
+    Never sets O_NONBLOCK on fd 2 itself: the command shares that open file
+    description, and its writes must keep blocking.  In order of preference:
+    a plain write for a regular file (nothing to wait for but the disk), a
+    write with ``RWF_NOWAIT`` (pipes and sockets on recent kernels), a second
+    non-blocking open of stderr (terminals, and pipes on older kernels), a
+    ``MSG_DONTWAIT`` send (sockets on older kernels); otherwise nothing is
+    ever written.
+    """
+    global _write_line
+    try:
+        mode = posix.fstat(2).st_mode & _S_IFMT
+    except OSError:  # stderr is closed
+        mode = None
+    if mode == _S_IFREG:
+        _write_line = lambda line: posix.write(2, line)  # noqa: E731
+    elif mode is not None:
+        _write_line = lambda line: posix.pwritev(2, [line], -1, posix.RWF_NOWAIT)  # noqa: E731
+        try:
+            return _write_line(line)
+        except OSError as error:
+            if error.errno != _EOPNOTSUPP:
+                raise
+        _write_line = _nonblocking_stderr(mode)
+    else:
+        _write_line = _drop
+    return _write_line(line)
+
+
+def _nonblocking_stderr(mode):
+    try:
+        fd = posix.open("/proc/self/fd/2", posix.O_WRONLY | posix.O_APPEND | posix.O_NONBLOCK | posix.O_NOCTTY)
+        return lambda line: posix.write(fd, line)
+    except OSError:  # a socket, another user's pipe or terminal, no /proc
         pass
+    if mode == _S_IFSOCK:
+        import _socket
+
+        stderr = _socket.socket(fileno=posix.dup(2))
+        return lambda line: stderr.send(line, _socket.MSG_DONTWAIT)
+    return _drop
+
+
+def _drop(line):
+    pass
+
+
+_write_line = _write_first_line
+"""How :func:`say` writes a line; the first line chooses (see :func:`_write_first_line`)."""
 
 
 def logger(verbose):
@@ -152,16 +228,17 @@ def logger(verbose):
 
 
 def _spawn(argv, env):
+    # Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
+    # ignored in the child, and does not run a file without #! under /bin/sh.
+    # After fork, exec resets those (caught in this process) to their default.
     terminal = _foreground_terminal()
-    if terminal is None:
-        return posix.posix_spawnp(argv[0], argv, env, setpgroup=0, setsigmask=(), setsigdef=CATCHABLE)
-    # posix_spawn cannot hand the terminal to the child before it runs, and an
-    # interactive shell that starts in the background stops itself with SIGTTIN.
     pid = posix.fork()
     if pid == 0:
         try:
             posix.setpgid(0, 0)
-            posix.tcsetpgrp(terminal, posix.getpid())
+            if terminal is not None:
+                # Before the exec: an interactive shell that starts in the background stops itself with SIGTTIN.
+                posix.tcsetpgrp(terminal, posix.getpid())
             status = replace_process(argv, env)
         except OSError as error:
             status = exec_failure(argv[0], error)
@@ -173,6 +250,33 @@ def _spawn(argv, env):
     return pid
 
 
+def _execvp(argv, env):
+    """``execvp`` with ``env``: search ``PATH`` for a name without a slash; /bin/sh runs a file without ``#!``."""
+    name = argv[0]
+    if "/" in name:
+        paths = [name]
+    else:
+        paths = [f"{directory or '.'}/{name}" for directory in env.get("PATH", "/bin:/usr/bin").split(":")]
+    denied = None
+    for path in paths:
+        try:
+            posix.execve(path, argv, env)
+        except OSError as error:
+            if error.errno == _ENOEXEC:
+                posix.execve("/bin/sh", ["/bin/sh", path, *argv[1:]], env)
+            if error.errno == _EACCES:
+                denied = error
+            elif error.errno not in _TRY_NEXT or len(paths) == 1:
+                raise
+    if denied is not None:
+        raise denied
+    raise FileNotFoundError(2, posix.strerror(2))
+
+
+_ENOEXEC, _EACCES = 8, 13
+_TRY_NEXT = {2, 20, 19, 110, 116}  # ENOENT, ENOTDIR, ENODEV, ETIMEDOUT, ESTALE: as glibc's execvp
+
+
 def _foreground_terminal():
     """Return 0 when stdin is a terminal whose foreground process group is ours, else None."""
     try:
@@ -181,26 +285,34 @@ def _foreground_terminal():
         return None
 
 
-def _forward_and_reap_until_exit(child, forward_to_group, rewrite, log, stop_delay=0.0, stop_everyone=None):
+def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, log, stop_delay, stop_everyone):
+    me = posix.getpid()
     send = posix.killpg if forward_to_group else posix.kill
+    sigwaitinfo, catchable, sigchld = _signal.sigwaitinfo, tuple(CATCHABLE), _signal.SIGCHLD  # no lookups per signal
     held_until = None  # while the first SIGTERM is held (--stop-delay): when to forward it
     while True:
         if held_until is None:
-            signum = _signal.sigwaitinfo(CATCHABLE).si_signo
+            info = sigwaitinfo(catchable)
         else:
-            info = _signal.sigtimedwait(CATCHABLE, max(0.0, held_until - time.monotonic()))
-            signum = _signal.SIGTERM if info is None else info.si_signo
-            if signum in (_signal.SIGTERM, _signal.SIGINT):
+            info = _signal.sigtimedwait(catchable, max(0.0, held_until - time.monotonic()))
+            if info is None:  # the stop delay is over
                 held_until = None
                 _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
-                if signum == _signal.SIGTERM:  # the delay is over, or a second SIGTERM: forwarded once
-                    continue
-        if signum == _signal.SIGCHLD:
-            status, _ = _reap(child, log)
+                continue
+        signum = info.si_signo
+        if signum == sigchld:
+            status, _ = _reap(child, log, job_control)
             if status is not None:
                 return status
             continue
-        if signum == _signal.SIGTERM and stop_delay:
+        if info.si_pid == me:  # the SIGPIPE or SIGXFSZ of our own write: not the command's business
+            continue
+        if held_until is not None and signum in (_signal.SIGTERM, _signal.SIGINT):
+            held_until = None
+            _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
+            if signum == _signal.SIGTERM:  # a second SIGTERM: the held one goes now, once
+                continue
+        elif signum == _signal.SIGTERM and stop_delay:
             if log:
                 log(f"holding SIGTERM for {stop_delay:g}s (stop delay)")
             held_until, stop_delay = time.monotonic() + stop_delay, 0.0
@@ -230,73 +342,157 @@ def _forward(signum, child, send, rewrite, log, stop_everyone):
             log(f"forwarded {signal_name(forwarded)} to {'group' if send is posix.killpg else 'process'} {child}")
 
 
-def _reap(main_pid, log):
+def _reap(main_pid, log, job_control=False):
     """Reap every zombie there is.
 
-    Returns ``(status of main_pid or None, whether any child is left)``.
+    Returns ``(status of main_pid or None, whether any child is left)``.  A
+    stopped child (WUNTRACED, or a group stop under ptrace) is not an exit;
+    with ``job_control``, the command's stop on a terminal signal stops
+    this process too.
     """
     main_status = None
+    waitpid, stopped = posix.waitpid, posix.WIFSTOPPED  # the hot path of an orphan storm: no lookups
     while True:
         try:
             if log:
                 pid, wait_status, name = _wait_naming()
             else:
-                pid, wait_status = posix.waitpid(-1, posix.WNOHANG)
+                pid, wait_status = waitpid(-1, _WAIT_FLAGS)
         except ChildProcessError:
             return main_status, False
         if pid == 0:
             return main_status, True
-        status = exit_status(wait_status)
-        if log:
-            log(f"reaped {pid} ({name}), exit status {status}")
-        if pid == main_pid:
-            main_status = status
+        if stopped(wait_status):
+            if job_control and pid == main_pid and posix.WSTOPSIG(wait_status) in _TERMINAL_STOPS:
+                _stop_with(main_pid, log)
+        elif pid == main_pid:
+            main_status = exit_status(wait_status)
+            if log:
+                log(f"reaped {pid} ({name}), exit status {main_status}")
+        elif log:
+            log(f"reaped {pid} ({name}), exit status {exit_status(wait_status)}")
+
+
+_WAIT_FLAGS = posix.WNOHANG | posix.WUNTRACED
 
 
 def _wait_naming():
-    """``waitpid(-1, WNOHANG)`` plus the zombie's name, read from /proc while it is still there (only when verbose)."""
-    zombie = posix.waitid(posix.P_ALL, 0, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT)
-    if zombie is None:
+    """``waitpid(-1, _WAIT_FLAGS)`` plus the process's name, read from /proc before it is reaped (only when verbose)."""
+    found = posix.waitid(posix.P_ALL, 0, posix.WEXITED | posix.WSTOPPED | posix.WNOHANG | posix.WNOWAIT)
+    if found is None:
         return 0, 0, None
     try:
-        with open(f"/proc/{zombie.si_pid}/comm", "rb") as comm:
+        with open(f"/proc/{found.si_pid}/comm", "rb") as comm:
             name = comm.read().rstrip(b"\n").decode(errors="replace")
     except OSError:
         name = "?"
-    return (*posix.waitpid(zombie.si_pid, 0), name)
+    return (*posix.waitpid(found.si_pid, _WAIT_FLAGS), name)
 
 
-def _shut_down(is_pid_one, grace, log):
-    if _wait_until_none_left(0, log):
+def _stop_with(child, log):
+    """The command stopped on Ctrl-Z (or TTIN, TTOU): stop too, so the shell above gets its prompt
+    back; once continued, give the command the terminal if it is ours, and continue it."""
+    if log:
+        log(f"command {child} stopped, stopping too")
+    posix.kill(posix.getpid(), _signal.SIGSTOP)  # returns once a SIGCONT came
+    _signal.sigtimedwait({_signal.SIGCONT}, 0)  # that SIGCONT: it is sent below, once
+    terminal = _foreground_terminal()
+    try:
+        if terminal is not None:
+            posix.tcsetpgrp(terminal, child)
+        posix.killpg(child, _signal.SIGCONT)
+    except OSError:
+        pass
+    if log:
+        log(f"continued, so is command {child}{' in the foreground' if terminal is not None else ''}")
+
+
+def _shut_down(left, grace, log):
+    if left.none():
         return
-    signal_the_rest = _signal_namespace if is_pid_one else _proc.signal_descendants
+    for signum in _STOP_SIGNALS:  # came before the grace began: they cannot mean "end the grace"
+        while _signal.sigtimedwait({signum}, 0):
+            pass
     if log:
         log("sending SIGTERM and SIGCONT to the remaining processes")
-    signal_the_rest(_signal.SIGTERM, _signal.SIGCONT)
-    if _wait_until_none_left(grace, log):
+    left.signal(_signal.SIGTERM, _signal.SIGCONT)
+    ended_by = left.wait(grace, _STOP_SIGNALS)
+    if ended_by is None:
         if log:
             log("every remaining process has exited")
         return
     if log:
-        log(f"grace period of {grace:g}s is over, sending SIGKILL")
-    signal_the_rest(_signal.SIGKILL)
-    _wait_until_none_left(_AFTER_SIGKILL, log)
+        reason = f"grace period of {grace:g}s is over" if ended_by is True else f"{signal_name(ended_by)} received"
+        log(f"{reason}, sending SIGKILL")
+    deadline = time.monotonic() + _AFTER_SIGKILL
+    while True:  # again and again: a process may fork while it is being killed
+        left.signal(_signal.SIGKILL)
+        if left.wait(_POLL[1]) is None:
+            return
+        if time.monotonic() >= deadline:
+            break
+    count = left.count()
+    say(f"{'some' if count is None else count} processes left behind")
 
 
-def _signal_namespace(*signums):
-    for signum in signums:
-        try:
-            posix.kill(-1, signum)  # as PID 1: every process of the PID namespace but this one
-        except ProcessLookupError:  # none left; kill(-1) skips, and never fails on, those we may not signal
-            pass
+class _Leftovers:
+    """The processes the shutdown is for: as PID 1 every other process of the namespace, off PID 1
+    this process's descendants (through ``/proc``, when it is this namespace's) or else the command's
+    process group."""
 
+    def __init__(self, is_pid_one, child, log):
+        self.is_pid_one = is_pid_one
+        self.child = child
+        self.log = log
 
-def _wait_until_none_left(timeout, log):
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if not _reap(None, log)[1]:
-            return True
-        if left <= 0:
+    def none(self):
+        """Reap what is dead and tell whether nothing is left."""
+        if _reap(None, self.log)[1]:
             return False
-        _signal.sigtimedwait(_SIGCHLD_ONLY, left)
+        if not self.is_pid_one:  # every descendant of a subreaper is a child of it, or below a child
+            return True
+        try:
+            posix.kill(-1, 0)  # anyone in the namespace, child or not (a `docker exec`)?
+        except ProcessLookupError:
+            return True
+        return False
+
+    def signal(self, *signums):
+        if self.is_pid_one:
+            for signum in signums:
+                try:
+                    posix.kill(-1, signum)  # every process of the namespace but this one
+                except ProcessLookupError:  # none left; kill(-1) skips, and never fails on, those we may not signal
+                    pass
+        elif _proc.sees_this_namespace():
+            _proc.signal_descendants(*signums)
+        else:
+            for signum in signums:
+                try:
+                    posix.killpg(self.child, signum)
+                except OSError:
+                    pass
+
+    def wait(self, timeout, interrupted_by=()):
+        """Wait until none is left (return None), ``timeout`` s are over (True), or a signal of
+        ``interrupted_by`` came from another process (that signal)."""
+        deadline = time.monotonic() + timeout
+        awaited = _SIGCHLD_ONLY | set(interrupted_by)
+        interval = _POLL[0]
+        while True:
+            if self.none():
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            info = _signal.sigtimedwait(awaited, min(left, interval) if self.is_pid_one else left)
+            if info is None:
+                interval = min(interval * 2, _POLL[1])
+            elif info.si_signo != _signal.SIGCHLD and info.si_pid != posix.getpid():
+                return info.si_signo
+
+    def count(self):
+        """How many are left, or None when ``/proc`` cannot tell."""
+        if not _proc.sees_this_namespace():
+            return None
+        return len(_proc.others()) if self.is_pid_one else len(_proc.descendants())
