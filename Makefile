@@ -1,6 +1,7 @@
 # The set-up commands of the README, on a fresh Debian machine as root:
 #   make demo   build the image on the best base available and show it at work
-#   make test   lint, then every test, with a Docker engine it starts if needed
+#   make test   lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test,
+#               with a Docker engine it starts if needed
 #   make bench  the reaper against tini, dumb-init and catatonit, side by side
 PYTHON ?= python3
 VENV := .venv
@@ -25,6 +26,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck image/ensure-host.sh .ci/run
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 test: lint engine
 	$(BIN)/python -m pytest
