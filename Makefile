@@ -7,8 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian package:command pairs the host needs: the engine, the offline base
-# builder, and the peers and timer of the benchmarks (smoke-run in the tests).
-HOST := docker.io:dockerd debootstrap:debootstrap tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
+# builder, qemu for the arm64 image under emulation, and the peers and timer
+# of the benchmarks (smoke-run in the tests).
+HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-static binfmt-support:update-binfmts \
+	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
 
 .PHONY: test demo bench lint engine build clean
 

@@ -18,6 +18,8 @@ every target it can.
 """
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -26,6 +28,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -290,23 +293,46 @@ def _import(root, recipe, platform, plan):
     checked = subprocess.run(["chroot", root, "/usr/local/bin/python3", "-c", _SMOKE], capture_output=True, text=True)
     if checked.returncode != 0:
         raise BuildError(f"the Python of {tag} is incomplete: {checked.stderr.strip().splitlines()[-1]}")
-    changes = [
-        f"ENV PATH={_PATH}",
-        "ENV LANG=C.UTF-8",
-        f"ENV PYTHON_VERSION={checked.stdout.strip()}",
-        f'LABEL {SOURCE_LABEL}="{source}"',
-        'CMD ["python3"]',
-    ]
-    archive = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-    command = [
-        "docker",
-        "import",
-        f"--platform={platform}",
-        *[arg for change in changes for arg in ("--change", change)],
-    ]
-    subprocess.run([*command, "-", tag], stdin=archive.stdout, check=True, stdout=subprocess.DEVNULL)
-    if archive.wait() != 0:
-        raise BuildError(f"could not archive the root file system of {tag}")
+    config = {
+        "Env": [f"PATH={_PATH}", "LANG=C.UTF-8", f"PYTHON_VERSION={checked.stdout.strip()}"],
+        "Cmd": ["python3"],
+        "Labels": {SOURCE_LABEL: source},
+    }
+    _load(root, tag, platform, config)
+
+
+def _load(root, tag, platform, config):
+    """Load ``root`` into the engine as the one-layer image ``tag`` for ``platform`` with ``config``.
+
+    A docker-archive made here rather than ``docker import``: an engine that is
+    not multi-platform ignores import's --platform and would call an arm64 root
+    file system amd64, which the builder then refuses for --platform linux/arm64.
+    """
+    with tempfile.TemporaryDirectory(prefix="python-reaper-image-") as archive:
+        layer, digest = Path(archive, "layer.tar"), hashlib.sha256()
+        with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar, layer.open("wb") as out:
+            for chunk in iter(lambda: tar.stdout.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if tar.returncode != 0:
+            raise BuildError(f"could not archive the root file system of {tag}")
+        image = {
+            "architecture": platform.rsplit("/", 1)[1],
+            "os": "linux",
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+            "history": [{"created_by": f"python-reaper image/build.py: {config['Labels'][SOURCE_LABEL]}"}],
+        }
+        Path(archive, "config.json").write_text(json.dumps(image))
+        manifest = [{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]
+        Path(archive, "manifest.json").write_text(json.dumps(manifest))
+        with subprocess.Popen(
+            ["tar", "-C", archive, "-c", "manifest.json", "config.json", "layer.tar"], stdout=subprocess.PIPE
+        ) as tar:
+            subprocess.run(["docker", "load", "-q"], stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+        if tar.returncode != 0:
+            raise BuildError(f"could not archive the image {tag}")
 
 
 def _lay_out_pyenv(local, prefix):
@@ -347,18 +373,22 @@ def choose_base(client, target, mode="auto", log=print, platform=None):
 
 
 def choose_bases(client, jobs, mode="auto", log=print):
-    """``choose_base`` for each ``(target, platform)`` of ``jobs`` at once: the debootstraps of missing
-    offline bases run in parallel.  Return, in order, each job's ``(base, kind)`` or, where none can be
-    had, the BuildError."""
+    """``choose_base`` for each ``(target, platform)`` of ``jobs``, at once and in the background: the
+    debootstraps of missing offline bases run in parallel.  Return a future per job, in order, whose
+    result is ``(base, kind)`` or, where no base can be had, the BuildError."""
 
     def choose(job):
         try:
             return choose_base(client, job[0], mode, log, job[1])
-        except (BuildError, subprocess.CalledProcessError) as error:
-            return error if isinstance(error, BuildError) else BuildError(f"a base could not be made: {error}")
+        except BuildError as error:
+            return error
+        except subprocess.CalledProcessError as error:
+            return BuildError(f"a base could not be made: {error}")
 
-    with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-        return list(pool.map(choose, jobs))
+    pool = ThreadPoolExecutor(max_workers=len(jobs) or 1)
+    futures = [pool.submit(choose, job) for job in jobs]
+    pool.shutdown(wait=False)
+    return futures
 
 
 def build(client, target, base, tags=None, platform=None):
@@ -369,10 +399,15 @@ def build(client, target, base, tags=None, platform=None):
     digests = client.images.get(base).attrs.get("RepoDigests") or []
     if digests:
         labels["org.opencontainers.image.base.digest"] = digests[0].rsplit("@", 1)[1]
+    arguments = {**target["args"], "BASE_IMAGE": base}
+    if platform not in (None, native_platform()):
+        # The classic builder sets no BUILDPLATFORM and copies nothing from a stage of another
+        # platform: the bytecode stage, too, runs under emulation on the base for ``platform``.
+        arguments["BUILDPLATFORM"] = platform
     image, _ = client.images.build(
         path=str(ROOT),
         dockerfile=target.get("dockerfile", "Dockerfile"),
-        buildargs={**target["args"], "BASE_IMAGE": base},
+        buildargs=arguments,
         labels=labels,
         tag=tags[0],
         platform=platform,
@@ -400,8 +435,9 @@ def main(argv=None):
     names = options.targets or list(targets)
     bases = choose_bases(client, [(targets[name], options.platform) for name in names], options.base)
     failed = []
-    for name, chosen in zip(names, bases, strict=True):
+    for name, future in zip(names, bases, strict=True):
         try:
+            chosen = future.result()
             if isinstance(chosen, BuildError):
                 raise chosen
             base, kind = chosen

@@ -11,7 +11,8 @@ from conftest import ROOT
 
 
 @pytest.mark.parametrize("key", list(build.OFFLINE_BASES), ids="-".join)
-def test_each_offline_base_has_its_python_and_names_its_source(docker_client, key):
+def test_each_offline_base_has_its_python_and_names_its_source(docker_client, bases, key):
+    # ``bases`` first: it starts every base the session needs, in parallel, before these wait for theirs.
     recipe = build.OFFLINE_BASES[key]
     base = docker_client.images.get(build.offline_base(docker_client, recipe))
     source = base.labels[build.SOURCE_LABEL]
@@ -46,7 +47,7 @@ def test_without_pyenv_3_12_its_image_tests_fail_with_one_line(tmp_path):
             "pytest",
             "-p",
             "no:cacheprovider",
-            "tests/test_image.py::test_entrypoint_cmd_and_labels",
+            "tests/test_image.py::test_entrypoint_cmd_and_labels[py312-bookworm]",
         ],
         cwd=ROOT,
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYENV_ROOT": str(tmp_path)},
