@@ -144,7 +144,7 @@ def _wait_for_the_reapers_child(container, timeout=120):
 
     def ready():
         try:
-            processes = container.top(ps_args="-o pid,ppid,args")["Processes"]
+            processes = container.top(ps_args="-o pid,ppid,args")["Processes"] or []  # None: exiting
         except docker.errors.APIError:  # not running any more
             return True
         pid1 = next((process for process in processes if "/usr/local/bin/reaper" in process[2]), None)
