@@ -35,19 +35,23 @@ def pid1_child(host):
     raise AssertionError("PID 1 has no child")
 
 
+def argv(host, pid, emulated):
+    """The command line of ``pid`` in the container, without qemu's under emulation (binfmt_misc
+    runs qemu with the program's path before its argv, and /proc shows qemu's)."""
+    words = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    return words[2:] if emulated else words
+
+
 def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
     container = containers(image.tag, ["sleep", "60"])
     host = testinfra.get_host(f"docker://{container.id}")
-    cmdline = host.file("/proc/1/cmdline").content_string.split("\0")
-    if image.emulated:  # binfmt_misc runs qemu with the file's path before its argv
-        cmdline = cmdline[2:]
-    assert cmdline[:3] == [
+    assert argv(host, 1, image.emulated)[:3] == [
         "/usr/local/bin/python3",
         "-ISB",
         "/usr/local/bin/reaper",
     ]
     child = pid1_child(host)
-    assert host.file(f"/proc/{child}/cmdline").content_string.split("\0")[:2] == ["sleep", "60"]
+    assert argv(host, child, image.emulated)[:2] == ["sleep", "60"]
     assert "REAPER=1" in host.file(f"/proc/{child}/environ").content_string.split("\0")
     assert host.exists("reaper")
 
