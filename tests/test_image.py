@@ -96,15 +96,22 @@ def test_control_docker_stop_of_the_bare_base_waits_for_the_timeout(image, conta
     assert status == 137
 
 
-def exec_orphans(container):
+def exec_orphans(container, patience=1):
+    """Make 200 orphans with docker exec; return the zombies left after 1 s, or as soon as none is
+    left within ``patience`` seconds (the last count)."""
     container.exec_run(["sh", "-c", "i=0; while [ $i -lt 200 ]; do (sleep 0 &); i=$((i+1)); done"])
-    time.sleep(1)
-    states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
-    return sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
+    deadline = time.monotonic() + patience
+    while True:
+        time.sleep(1)
+        states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
+        zombies = sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
+        if zombies == 0 or time.monotonic() >= deadline:
+            return zombies
 
 
 def test_orphans_of_docker_exec_are_reaped(image, containers):
-    assert exec_orphans(containers(image.tag, ["sleep", "60"])) == 0
+    # Under emulation on a loaded machine, the last orphans may still be dying after 1 s.
+    assert exec_orphans(containers(image.tag, ["sleep", "60"]), patience=30 if image.emulated else 1) == 0
 
 
 def test_control_orphans_of_docker_exec_stay_zombies_under_a_non_reaping_pid1(image, containers):
