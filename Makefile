@@ -1,13 +1,16 @@
 # The set-up commands of the README, on a fresh Debian machine as root:
 #   make demo   build the image on the best base available and show it at work
-#   make test   lint, then every test, with a Docker engine it starts if needed
+#   make test   lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test,
+#               with a Docker engine it starts if needed
 #   make bench  the reaper against tini, dumb-init and catatonit, side by side
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian package:command pairs the host needs: the engine, the offline base
-# builder, and the peers and timer of the benchmarks (smoke-run in the tests).
-HOST := docker.io:dockerd debootstrap:debootstrap tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
+# builder, qemu for the arm64 image under emulation, and the peers and timer
+# of the benchmarks (smoke-run in the tests).
+HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-static binfmt-support:update-binfmts \
+	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
 
 .PHONY: test demo bench lint engine build clean
 
@@ -25,6 +28,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck image/ensure-host.sh image/keepalive/tail .ci/run
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 test: lint engine
 	$(BIN)/python -m pytest

@@ -1,25 +1,36 @@
 """Build the targets of docker-bake.hcl without buildx, on any reachable base.
 
-usage: python3 image/build.py [--base auto|official|offline] [TARGET ...]
+usage: python3 image/build.py [--base auto|official|offline] [--platform PLATFORM] [TARGET ...]
 
 Reads each target's build arguments and tags from docker-bake.hcl (the same
 file ``docker buildx bake`` reads; variables can be overridden from the
-environment, as bake does) and builds it for the local platform with the
-Docker engine's builder.  The base is the official ``python:X-slim-SUITE``
-when it is present or can be pulled; otherwise (``auto``) or always
-(``offline``) a python-slim-compatible base made from Debian packages with
-debootstrap, cached as ``python-reaper-offline-base:SUITE``.  Debian ships one
-Python per suite (bookworm 3.11, trixie 3.13), so offline only the targets of
-those versions can be built.  Without TARGET, builds every target it can.
+environment, as bake does) and builds it for PLATFORM (default: this
+machine's; another one runs under qemu's emulation) with the Docker engine's
+builder.  The base is the official ``python:X-slim-SUITE`` when it is present
+or can be pulled; otherwise (``auto``) or always (``offline``) a
+python-slim-compatible base made with debootstrap and cached as
+``python-reaper-offline-base:TAG`` (``OFFLINE_BASES``): Debian's own Python
+for 3.11 (bookworm) and 3.13 (trixie), unstable's python3.14 and python3.15
+on a sid root file system for the trixie targets of those versions, and
+pyenv's CPython 3.12 laid out under /usr/local on bookworm.  Each says what it
+is in its ``org.python-reaper.base.source`` label.  Without TARGET, builds
+every target it can.
 """
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import docker
 import docker.errors
@@ -85,42 +96,261 @@ def _unquote(value):
     return value
 
 
-def offline_base(client, suite, log=print):
-    """Return the tag of the debootstrap base for ``suite``, building it the first time."""
-    tag = f"{OFFLINE_BASE}:{suite}"
-    try:
-        client.images.get(tag)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    log(f"building {tag} from Debian packages with debootstrap (about a minute)")
-    with tempfile.TemporaryDirectory(prefix="python-reaper-base-") as root:
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3", suite, root, "http://deb.debian.org/debian"],
-            check=True,
-            stdout=subprocess.DEVNULL,
+def native_platform():
+    """The engine's own platform (this machine's), as bake names platforms: ``linux/amd64``, ``linux/arm64``."""
+    machine = os.uname().machine
+    return "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _pyenv_versions():
+    return Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+
+
+def pyenv_python(version):
+    """The newest CPython ``version`` (``3.12``) that pyenv installed on this machine, or None."""
+    found = [
+        path
+        for path in _pyenv_versions().glob(f"{version}.*")
+        if re.fullmatch(rf"{re.escape(version)}\.\d+", path.name)
+    ]
+    return max(found, key=lambda path: int(path.name.rsplit(".", 1)[1]), default=None)
+
+
+@dataclass(frozen=True)
+class OfflineBase:
+    """How an offline base of Python ``version`` for a bake target's suite ``serves`` is made:
+    a debootstrap of ``suite`` with ``packages``, and a Python.
+
+    ``python`` is the interpreter that ``/usr/local/bin/python3`` links to, or
+    ``pyenv`` for pyenv's CPython of that version laid out under /usr/local as
+    python-slim lays out its own.  ``source`` becomes the base's
+    ``org.python-reaper.base.source`` label, so the base says what it is.
+    """
+
+    version: str
+    serves: str
+    tag: str
+    suite: str
+    packages: tuple
+    python: str
+    source: str
+
+
+# The libraries python-slim keeps for its CPython's extension modules (ssl,
+# sqlite3, ctypes, readline, the compressors, uuid, dbm, curses, expat).
+_SLIM_LIBRARIES = tuple(
+    [
+        "ca-certificates",
+        "netbase",
+        "tzdata",
+        "libssl3",
+        "libsqlite3-0",
+        "libreadline8",
+        "libffi8",
+        "libbz2-1.0",
+        "liblzma5",
+        "zlib1g",
+        "libncursesw6",
+        "libuuid1",
+        "libexpat1",
+        "libgdbm6",
+    ]
+)
+_SID_PYTHONS = ("python3.14", "python3.15")
+_UNSTABLE = "Debian unstable's {} package on a sid root file system (not trixie), debootstrap"
+
+OFFLINE_BASES = {
+    (recipe.version, recipe.serves): recipe
+    for recipe in (
+        OfflineBase(
+            "3.11",
+            "bookworm",
+            "bookworm",
+            "bookworm",
+            ("python3",),
+            "/usr/bin/python3",
+            "Debian bookworm's python3 package, debootstrap",
+        ),
+        OfflineBase(
+            "3.12",
+            "bookworm",
+            "3.12-bookworm-pyenv",
+            "bookworm",
+            _SLIM_LIBRARIES,
+            "pyenv",
+            "CPython {version} that pyenv built on the build machine, laid out under /usr/local on Debian bookworm, debootstrap",
+        ),
+        OfflineBase(
+            "3.13",
+            "trixie",
+            "trixie",
+            "trixie",
+            ("python3",),
+            "/usr/bin/python3",
+            "Debian trixie's python3 package, debootstrap",
+        ),
+        OfflineBase(
+            "3.14", "trixie", "3.14-sid", "sid", _SID_PYTHONS, "/usr/bin/python3.14", _UNSTABLE.format("python3.14")
+        ),
+        OfflineBase(
+            "3.15", "trixie", "3.15-sid", "sid", _SID_PYTHONS, "/usr/bin/python3.15", _UNSTABLE.format("python3.15")
+        ),
+    )
+}
+"""The offline base of each (Python version, suite) of the bake file that can be made here."""
+
+SOURCE_LABEL = "org.python-reaper.base.source"
+_SMOKE = "import platform, ssl, sqlite3, ctypes, zlib, bz2, lzma, readline; print(platform.python_version())"
+_ROOTFS_LOCKS = {}
+_ROOTFS_LOCKS_LOCK = threading.Lock()
+
+
+class _Plan(NamedTuple):
+    tag: str
+    source: str
+    pyenv: Path | None
+
+
+def _plan(recipe, platform):
+    """The tag, label and pyenv prefix of ``recipe``'s base for ``platform``; BuildError when it cannot be made here."""
+    native = platform == native_platform()
+    arch = platform.rsplit("/", 1)[1]
+    tag = f"{OFFLINE_BASE}:{recipe.tag}" + ("" if native else f"-{arch}")
+    emulated = "" if native else f", {arch} under emulation"
+    if recipe.python != "pyenv":
+        return _Plan(tag, recipe.source + emulated, None)
+    if not native:
+        raise BuildError(
+            f"no offline base for Python {recipe.version} on {platform}: pyenv's CPython is this machine's"
         )
+    prefix = pyenv_python(recipe.version)
+    if prefix is None:
+        raise BuildError(
+            f"no offline base for Python {recipe.version}: pyenv has no CPython {recipe.version} in {_pyenv_versions()}"
+        )
+    return _Plan(tag, recipe.source.format(version=prefix.name), prefix)
+
+
+def offline_base(client, recipe, platform=None, log=print):
+    """Return the tag of ``recipe``'s base for ``platform`` (default: this machine's), building it the first time.
+
+    A base is reused while its tag carries the label its recipe writes; the
+    bases that share one root file system (sid's two Pythons) are made from a
+    single debootstrap.  Safe to call from several threads at once.
+    """
+    platform = platform or native_platform()
+    plan = _plan(recipe, platform)
+    with _ROOTFS_LOCKS_LOCK:
+        lock = _ROOTFS_LOCKS.setdefault((recipe.suite, recipe.packages, platform), threading.Lock())
+    with lock:
+        if _label(client, plan.tag) == plan.source:
+            return plan.tag
+        missing = [
+            (other, _plan(other, platform))
+            for other in OFFLINE_BASES.values()
+            if (other.suite, other.packages) == (recipe.suite, recipe.packages)
+        ]
+        missing = [
+            (other, other_plan) for other, other_plan in missing if _label(client, other_plan.tag) != other_plan.source
+        ]
+        log(f"building {', '.join(other_plan.tag for _, other_plan in missing)} with debootstrap")
+        with tempfile.TemporaryDirectory(prefix="python-reaper-base-") as root:
+            _debootstrap(root, recipe, platform)
+            for other, other_plan in missing:
+                _import(root, other, platform, other_plan)
+    return plan.tag
+
+
+def _label(client, tag):
+    """The source label of the image ``tag``, or None when there is no such image."""
+    try:
+        return client.images.get(tag).labels.get(SOURCE_LABEL)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _debootstrap(root, recipe, platform):
+    arch = platform.rsplit("/", 1)[1]
+    command = ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={','.join(recipe.packages)}"]
+    subprocess.run(
+        [*command, recipe.suite, root, "http://deb.debian.org/debian"], check=True, stdout=subprocess.DEVNULL
+    )
+    for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        subprocess.run(["find", f"{root}/{cache}", "-type", "f", "-delete"], check=True)
+
+
+def _import(root, recipe, platform, plan):
+    """Put ``recipe``'s Python at /usr/local/bin/python3 in ``root``, check it, and import ``root`` as its tag."""
+    tag, source = plan.tag, plan.source
+    local = Path(root, "usr/local")
+    if plan.pyenv:
+        _lay_out_pyenv(local, plan.pyenv)
+        subprocess.run(["chroot", root, "ldconfig"], check=True)
+    else:
         for name in ("python3", "python"):
-            os.symlink("/usr/bin/python3", f"{root}/usr/local/bin/{name}")
-        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            subprocess.run(["find", f"{root}/{cache}", "-type", "f", "-delete"], check=True)
-        version = subprocess.run(
-            ["chroot", root, "python3", "-c", "import platform; print(platform.python_version())"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        changes = [f"ENV PATH={_PATH}", "ENV LANG=C.UTF-8", f"ENV PYTHON_VERSION={version}", 'CMD ["python3"]']
-        archive = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        command = ["docker", "import", *[arg for change in changes for arg in ("--change", change)], "-", tag]
-        subprocess.run(command, stdin=archive.stdout, check=True, stdout=subprocess.DEVNULL)
-        if archive.wait() != 0:
-            raise BuildError(f"could not archive the {suite} root file system")
-    return tag
+            (local / "bin" / name).unlink(missing_ok=True)
+            (local / "bin" / name).symlink_to(recipe.python)
+    checked = subprocess.run(["chroot", root, "/usr/local/bin/python3", "-c", _SMOKE], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise BuildError(f"the Python of {tag} is incomplete: {checked.stderr.strip().splitlines()[-1]}")
+    config = {
+        "Env": [f"PATH={_PATH}", "LANG=C.UTF-8", f"PYTHON_VERSION={checked.stdout.strip()}"],
+        "Cmd": ["python3"],
+        "Labels": {SOURCE_LABEL: source},
+    }
+    _load(root, tag, platform, config)
 
 
-def choose_base(client, target, mode="auto", log=print):
-    """Return ``(base image reference, "official" or "offline")`` for a bake target."""
+def _load(root, tag, platform, config):
+    """Load ``root`` into the engine as the one-layer image ``tag`` for ``platform`` with ``config``.
+
+    A docker-archive made here rather than ``docker import``: an engine that is
+    not multi-platform ignores import's --platform and would call an arm64 root
+    file system amd64, which the builder then refuses for --platform linux/arm64.
+    """
+    with tempfile.TemporaryDirectory(prefix="python-reaper-image-") as archive:
+        layer, digest = Path(archive, "layer.tar"), hashlib.sha256()
+        with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar, layer.open("wb") as out:
+            for chunk in iter(lambda: tar.stdout.read(1 << 20), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        if tar.returncode != 0:
+            raise BuildError(f"could not archive the root file system of {tag}")
+        image = {
+            "architecture": platform.rsplit("/", 1)[1],
+            "os": "linux",
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+            "history": [{"created_by": f"python-reaper image/build.py: {config['Labels'][SOURCE_LABEL]}"}],
+        }
+        Path(archive, "config.json").write_text(json.dumps(image))
+        manifest = [{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]
+        Path(archive, "manifest.json").write_text(json.dumps(manifest))
+        with subprocess.Popen(
+            ["tar", "-C", archive, "-c", "manifest.json", "config.json", "layer.tar"], stdout=subprocess.PIPE
+        ) as tar:
+            subprocess.run(["docker", "load", "-q"], stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+        if tar.returncode != 0:
+            raise BuildError(f"could not archive the image {tag}")
+
+
+def _lay_out_pyenv(local, prefix):
+    """Copy pyenv's CPython at ``prefix`` to ``local`` (/usr/local) as python-slim has it: no tests, no
+    bytecode, no static library, no site-packages but pip; scripts point at /usr/local/bin."""
+    excluded = ["test", "tests", "idle_test", "__pycache__", "*.pyc", "*.a", "site-packages/*.pth"]
+    copy = ["tar", "-C", str(prefix), "-c", *[f"--exclude={pattern}" for pattern in excluded], "."]
+    archive = subprocess.Popen(copy, stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-C", str(local), "-x"], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise BuildError(f"could not copy {prefix}")
+    for script in (local / "bin").iterdir():
+        if script.is_file() and not script.is_symlink() and script.read_bytes().startswith(f"#!{prefix}/".encode()):
+            script.write_bytes(script.read_bytes().replace(f"#!{prefix}/".encode(), b"#!/usr/local/", 1))
+
+
+def choose_base(client, target, mode="auto", log=print, platform=None):
+    """Return ``(base image reference, "official" or "offline")`` for a bake target on ``platform``."""
     python, suite = target["args"]["PYTHON_VERSION"], target["args"]["DEBIAN_SUITE"]
     official = f"python:{python}-slim-{suite}"
     if mode in ("auto", "official"):
@@ -130,32 +360,57 @@ def choose_base(client, target, mode="auto", log=print):
         except docker.errors.ImageNotFound:
             pass
         try:
-            client.images.pull(official)
+            client.images.pull(official, platform=platform)
             return official, "official"
         except docker.errors.APIError as error:
             if mode == "official":
                 raise BuildError(f"cannot pull {official}: {error.explanation}") from None
             log(f"{official} cannot be pulled; looking for an offline base")
-    if OFFLINE_PYTHON.get(suite) != python:
-        raise BuildError(
-            f"no offline base for Python {python}: Debian {suite} ships Python {OFFLINE_PYTHON.get(suite)}"
-        )
-    return offline_base(client, suite, log), "offline"
+    recipe = OFFLINE_BASES.get((python, suite))
+    if recipe is None:
+        raise BuildError(f"no offline base for Python {python} on {suite}: Debian has no such package")
+    return offline_base(client, recipe, platform, log), "offline"
 
 
-def build(client, target, base, tags=None):
-    """Build ``target`` on ``base``; tag it with ``tags`` (default: the target's own) and return the image."""
+def choose_bases(client, jobs, mode="auto", log=print):
+    """``choose_base`` for each ``(target, platform)`` of ``jobs``, at once and in the background: the
+    debootstraps of missing offline bases run in parallel.  Return a future per job, in order, whose
+    result is ``(base, kind)`` or, where no base can be had, the BuildError."""
+
+    def choose(job):
+        try:
+            return choose_base(client, job[0], mode, log, job[1])
+        except BuildError as error:
+            return error
+        except subprocess.CalledProcessError as error:
+            return BuildError(f"a base could not be made: {error}")
+
+    pool = ThreadPoolExecutor(max_workers=len(jobs) or 1)
+    futures = [pool.submit(choose, job) for job in jobs]
+    pool.shutdown(wait=False)
+    return futures
+
+
+def build(client, target, base, tags=None, platform=None):
+    """Build ``target`` on ``base`` for ``platform`` (default: the engine's); tag it with ``tags``
+    (default: the target's own) and return the image."""
     tags = target["tags"] if tags is None else tags
     labels = {}
     digests = client.images.get(base).attrs.get("RepoDigests") or []
     if digests:
         labels["org.opencontainers.image.base.digest"] = digests[0].rsplit("@", 1)[1]
+    arguments = {**target["args"], "BASE_IMAGE": base}
+    if platform not in (None, native_platform()):
+        # The classic builder sets no BUILDPLATFORM and copies nothing from a stage of another
+        # platform: the bytecode stage, too, runs under emulation on the base for ``platform``.
+        arguments["BUILDPLATFORM"] = platform
     image, _ = client.images.build(
         path=str(ROOT),
         dockerfile=target.get("dockerfile", "Dockerfile"),
-        buildargs={**target["args"], "BASE_IMAGE": base},
+        buildargs=arguments,
         labels=labels,
         tag=tags[0],
+        platform=platform,
         rm=True,
         forcerm=True,
     )
@@ -167,6 +422,9 @@ def build(client, target, base, tags=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="image/build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", choices=("auto", "official", "offline"), default="auto")
+    parser.add_argument(
+        "--platform", default=native_platform(), help="linux/amd64 or linux/arm64 (default: this machine's)"
+    )
     parser.add_argument("targets", nargs="*", metavar="TARGET")
     options = parser.parse_args(argv)
     targets = bake_targets()
@@ -174,12 +432,17 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown target(s) {', '.join(sorted(unknown))}; the bake file has {', '.join(targets)}")
     client = docker.from_env()
+    names = options.targets or list(targets)
+    bases = choose_bases(client, [(targets[name], options.platform) for name in names], options.base)
     failed = []
-    for name in options.targets or list(targets):
+    for name, future in zip(names, bases, strict=True):
         try:
-            base, kind = choose_base(client, targets[name], options.base)
-            image = build(client, targets[name], base)
-        except (BuildError, docker.errors.BuildError, subprocess.CalledProcessError) as error:
+            chosen = future.result()
+            if isinstance(chosen, BuildError):
+                raise chosen
+            base, kind = chosen
+            image = build(client, targets[name], base, platform=options.platform)
+        except (BuildError, docker.errors.BuildError) as error:
             print(f"{name}: not built: {error}", file=sys.stderr)
             failed.append(name)
             continue

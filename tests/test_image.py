@@ -20,7 +20,7 @@ HARDENED = {
 }
 
 
-def finish(container, timeout=120):
+def finish(container, timeout=600):
     """Wait for the container to exit; return (exit status, its output)."""
     status = container.wait(timeout=timeout)["StatusCode"]
     return status, container.logs().decode()
@@ -35,16 +35,23 @@ def pid1_child(host):
     raise AssertionError("PID 1 has no child")
 
 
+def argv(host, pid, emulated):
+    """The command line of ``pid`` in the container, without qemu's under emulation (binfmt_misc
+    runs qemu with the program's path before its argv, and /proc shows qemu's)."""
+    words = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    return words[2:] if emulated else words
+
+
 def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
     container = containers(image.tag, ["sleep", "60"])
     host = testinfra.get_host(f"docker://{container.id}")
-    assert host.file("/proc/1/cmdline").content_string.split("\0")[:3] == [
+    assert argv(host, 1, image.emulated)[:3] == [
         "/usr/local/bin/python3",
         "-ISB",
         "/usr/local/bin/reaper",
     ]
     child = pid1_child(host)
-    assert host.file(f"/proc/{child}/cmdline").content_string.split("\0")[:2] == ["sleep", "60"]
+    assert argv(host, child, image.emulated)[:2] == ["sleep", "60"]
     assert "REAPER=1" in host.file(f"/proc/{child}/environ").content_string.split("\0")
     assert host.exists("reaper")
 
@@ -89,15 +96,22 @@ def test_control_docker_stop_of_the_bare_base_waits_for_the_timeout(image, conta
     assert status == 137
 
 
-def exec_orphans(container):
+def exec_orphans(container, patience=1):
+    """Make 200 orphans with docker exec; return the zombies left after 1 s, or as soon as none is
+    left within ``patience`` seconds (the last count)."""
     container.exec_run(["sh", "-c", "i=0; while [ $i -lt 200 ]; do (sleep 0 &); i=$((i+1)); done"])
-    time.sleep(1)
-    states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
-    return sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
+    deadline = time.monotonic() + patience
+    while True:
+        time.sleep(1)
+        states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
+        zombies = sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
+        if zombies == 0 or time.monotonic() >= deadline:
+            return zombies
 
 
 def test_orphans_of_docker_exec_are_reaped(image, containers):
-    assert exec_orphans(containers(image.tag, ["sleep", "60"])) == 0
+    # Under emulation on a loaded machine, the last orphans may still be dying after 1 s.
+    assert exec_orphans(containers(image.tag, ["sleep", "60"]), patience=30 if image.emulated else 1) == 0
 
 
 def test_control_orphans_of_docker_exec_stay_zombies_under_a_non_reaping_pid1(image, containers):

@@ -1,10 +1,10 @@
-"""The GitHub Actions workflows: structure, least privilege, pinned actions, and the bake targets.
-
-actionlint cannot be installed here, so it runs in the workflows; this checks
-what can be checked offline, with a YAML parser.
-"""
+"""The GitHub Actions workflows: structure, least privilege, pinned actions, the bake targets, and
+the PyPI release. actionlint and zizmor lint them in `make lint`; this checks what they cannot know."""
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
@@ -24,7 +24,7 @@ def workflow(name):
 def test_every_action_is_pinned_to_a_commit_with_its_version():
     for path in [*WORKFLOWS.glob("*.yml")]:
         for line in path.read_text().splitlines():
-            if re.match(r"^\s*(-\s*)?uses:", line) and "uses: ./" not in line:
+            if re.match(r"^\s*(-\s*)?uses:", line) and "uses: $/" not in line:
                 assert PINNED.match(line), f"{path.name}: {line.strip()}"
 
 
@@ -49,14 +49,17 @@ def test_least_privilege():
             granted = job.get("permissions", {})
             if (name, job_name) == ("release.yml", "publish"):
                 assert granted == {"contents": "read", "packages": "write", "id-token": "write"}
+            elif (name, job_name) == ("release.yml", "pypi"):
+                assert granted == {"id-token": "write"}  # trusted publishing: the only token PyPI accepts
             else:
                 assert granted == {}, f"{name}: {job_name}"
 
 
 def test_nothing_is_published_before_the_tests_pass():
     jobs = workflow("release.yml")["jobs"]
-    assert jobs["test"]["uses"] == "./.github/workflows/ci.yml"
+    assert jobs["test"]["uses"] == "$/.github/workflows/ci.yml"
     assert jobs["publish"]["needs"] == "test"
+    assert (jobs["dist"]["needs"], jobs["pypi"]["needs"]) == ("test", "dist")
 
 
 def test_the_image_tests_cover_every_bake_target_on_both_architectures():
@@ -83,6 +86,26 @@ def test_release_pushes_the_bake_targets_with_metadata_labels_only_and_signs_the
     assert "containerimage.digest" in publish["steps"][-1]["run"]
 
 
+def test_checkout_never_leaves_the_token_on_disk():
+    for path in WORKFLOWS.glob("*.yml"):
+        for job in workflow(path.name)["jobs"].values():
+            for step in steps_using(job, "actions/checkout") if "steps" in job else []:
+                assert step["with"]["persist-credentials"] is False, path.name
+
+
+def test_the_library_goes_to_pypi_on_version_tags_by_trusted_publishing_with_attestations():
+    jobs = workflow("release.yml")["jobs"]
+    assert jobs["dist"]["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    build = next(step["run"] for step in jobs["dist"]["steps"] if "python -m build" in step.get("run", ""))
+    assert "twine check --strict dist/*" in build
+    assert '"v${version}" = "${GITHUB_REF_NAME}"' in build
+    pypi = jobs["pypi"]
+    assert pypi["environment"]["name"] == "pypi"
+    (publish,) = steps_using(pypi, "pypa/gh-action-pypi-publish")
+    assert publish["with"] == {"attestations": True}  # no password: the OIDC token is the credential
+    assert steps_using(pypi, "actions/download-artifact") and not steps_using(pypi, "actions/checkout")
+
+
 def test_builds_are_reproducible_from_the_commit():
     run = next(
         step["run"]
@@ -102,3 +125,16 @@ def test_the_bake_file_leaves_labels_and_annotations_to_metadata_action():
 def test_dependabot_watches_the_actions_and_the_python_dependencies():
     updates = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())["updates"]
     assert {update["package-ecosystem"] for update in updates} == {"github-actions", "pip"}
+
+
+def test_control_make_lints_tools_reject_a_checkout_that_keeps_its_token_and_a_bad_expression(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    ci = (WORKFLOWS / "ci.yml").read_text()
+    bad = tmp_path / ".github" / "workflows" / "ci.yml"
+    bad.write_text(ci.replace("          persist-credentials: false\n", "          fetch-depth: 1\n", 1))
+    zizmor = subprocess.run([bin_dir / "zizmor", "--offline", bad], capture_output=True, text=True)
+    assert zizmor.returncode != 0 and "artipacked" in zizmor.stdout
+    bad.write_text(ci.replace("${{ matrix.target }}", "${{ matrix.nosuch }}", 1))
+    actionlint = subprocess.run([bin_dir / "actionlint", bad], capture_output=True, text=True)
+    assert actionlint.returncode != 0 and "nosuch" in actionlint.stdout

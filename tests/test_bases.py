@@ -1,0 +1,63 @@
+"""The offline bases: one per Python of the matrix, each saying what it is, and a clear failure
+where one cannot be made."""
+
+import subprocess
+import sys
+
+import pytest
+
+import build
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("key", list(build.OFFLINE_BASES), ids="-".join)
+def test_each_offline_base_has_its_python_and_names_its_source(docker_client, bases, key):
+    # ``bases`` first: it starts every base the session needs, in parallel, before these wait for theirs.
+    recipe = build.OFFLINE_BASES[key]
+    base = docker_client.images.get(build.offline_base(docker_client, recipe))
+    source = base.labels[build.SOURCE_LABEL]
+    assert source == build._plan(recipe, build.native_platform()).source
+    assert ("sid" in source) == (recipe.suite == "sid") and ("pyenv" in source) == (recipe.python == "pyenv")
+    env = dict(variable.split("=", 1) for variable in base.attrs["Config"]["Env"])
+    assert env["PYTHON_VERSION"].startswith(recipe.version + ".")
+    assert base.attrs["Config"]["Cmd"] == ["python3"]
+    output = docker_client.containers.run(base.id, ["python3", "-c", build._SMOKE], remove=True)
+    assert output.decode().strip() == env["PYTHON_VERSION"]
+
+
+def test_the_tested_targets_cover_every_python_of_the_matrix():
+    from conftest import TESTED_TARGETS
+
+    targets = build.bake_targets()
+    assert {targets[param.split("@")[0]]["args"]["PYTHON_VERSION"] for param in TESTED_TARGETS} == {
+        version for version, _ in build.OFFLINE_BASES
+    }
+    assert {
+        (targets[name]["args"]["PYTHON_VERSION"], targets[name]["args"]["DEBIAN_SUITE"])
+        for name in TESTED_TARGETS
+        if "@" not in name
+    } == set(build.OFFLINE_BASES)
+
+
+def test_without_pyenv_3_12_its_image_tests_fail_with_one_line(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_image.py::test_entrypoint_cmd_and_labels[py312-bookworm]",
+        ],
+        cwd=ROOT,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYENV_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout
+    reason = (
+        f"py312-bookworm: not built: no offline base for Python 3.12: pyenv has no CPython 3.12 in {tmp_path}/versions"
+    )
+    assert reason in result.stdout.splitlines()
+    assert "skipped" not in result.stdout  # an error in the image fixture: the run fails, nothing is skipped
