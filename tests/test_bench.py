@@ -43,7 +43,7 @@ def test_the_benchmarks_run_and_report_every_measurement(tmp_path, docker_client
         )
     assert results["storm"]["runs"]["python-reaper"]["cleared"] is not None
     assert results["storm"]["runs"]["non-reaping PID 1"]["cleared"] is None
-    assert set(results["targets"]) == {"startup", "memory", "wakeups", "storm", "latency", "keepalive_ms"}
+    assert set(results["targets"]) == {"startup", "memory", "wakeups", "storm", "latency", "reap_cost", "keepalive_ms"}
     assert set(results["keepalive"]) == {"tail", "sleep"}
     assert (out / "storm.png").stat().st_size > 0 and (out / "startup.png").stat().st_size > 0
     text = readme.read_text()

@@ -60,8 +60,13 @@ def test_the_artifacts_are_named_for_pypi(dist):
 def test_the_wheel_holds_the_library_and_its_metadata_only(dist):
     with zipfile.ZipFile(dist[0]) as wheel:
         names = wheel.namelist()
-    assert {name.split("/")[0] for name in names} == {"reaper", f"python_reaper-{VERSION}.dist-info"}
-    assert "reaper/__init__.py" in names and "reaper/_supervisor.py" in names
+    # _reaper_entry: the console script's first statement blocks signals before the package is read.
+    assert {name.split("/")[0] for name in names} == {
+        "reaper",
+        "_reaper_entry.py",
+        f"python_reaper-{VERSION}.dist-info",
+    }
+    assert {"reaper/__init__.py", "reaper/_library.py", "reaper/_supervisor.py"} <= set(names)
     assert not [name for name in names if name.startswith(("tests/", "bench/", "image/")) or "/tests/" in name]
 
 
@@ -100,4 +105,4 @@ def test_the_metadata_carries_the_readme_license_and_project_urls(venv):
     assert all("extra ==" in requirement for requirement in metadata["requires_dist"])  # standard library only
     assert in_venv(
         venv, "import importlib.metadata as m; print(m.entry_points(group='console_scripts')['reaper'].value)"
-    ) == ("reaper._command:run\n")
+    ) == ("_reaper_entry:run\n")
