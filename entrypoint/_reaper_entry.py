@@ -2,9 +2,9 @@ import _signal  # first of all: a signal that reaches PID 1 before it is blocked
 
 _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
 
-# The `reaper` console script's entry point.  It lives outside the package, whose
-# __init__ imports the whole library: importing anything first would widen the
-# window in which a SIGTERM to a starting PID 1 is lost.
+# The `reaper` console script's entry point.  It lives outside the package so
+# that the block above comes before the package is read: importing anything
+# first would widen the window in which a SIGTERM to a starting PID 1 is lost.
 from reaper._command import run  # noqa: E402
 
 __all__ = ["run"]
