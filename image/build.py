@@ -34,7 +34,6 @@ from typing import NamedTuple
 
 import docker
 import docker.errors
-import hcl2
 
 ROOT = Path(__file__).resolve().parent.parent
 BAKE_FILE = ROOT / "docker-bake.hcl"
@@ -50,50 +49,36 @@ class BuildError(Exception):
 
 
 def bake_targets(path=BAKE_FILE, environ=os.environ):
-    """Return ``{name: target}`` for every target of the bake file's ``default`` group.
+    """Return ``{name: target}`` for every target of the bake file's ``default`` group, in its order.
 
-    Each target is a dict of its attributes (``args``, ``tags``,
-    ``platforms``...) after ``inherits`` and ``${VARIABLE}`` interpolation;
-    a variable takes its value from ``environ`` when set there, as in bake.
+    Bake itself evaluates the file (``docker buildx bake --print``): each
+    target is a dict of its attributes (``args``, ``tags``, ``platforms``...)
+    after ``inherits``, ``matrix`` and ``${VARIABLE}`` interpolation; a
+    variable takes its value from ``environ`` when set there.  BuildError
+    when bake cannot evaluate it (no buildx: ``make engine`` installs it).
     """
-    with open(path) as file:
-        document = _unquote(hcl2.load(file))
-    variables = {}
-    for block in document.get("variable", []):
-        for name, body in block.items():
-            variables[name] = environ.get(name, body.get("default", ""))
-    raw = {name: body for block in document.get("target", []) for name, body in block.items()}
+    printed = _bake(["--print", "default"], path, environ, stdout=subprocess.PIPE)
+    document = json.loads(printed.stdout)
 
-    def resolve(name):
-        merged = {}
-        for layer in [*map(resolve, raw[name].get("inherits", [])), raw[name]]:
-            for key, value in layer.items():
-                merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
-        merged.pop("inherits", None)
-        return merged
+    def expand(name):
+        group = document.get("group", {}).get(name)
+        return [leaf for member in group["targets"] for leaf in expand(member)] if group else [name]
 
-    def interpolate(value):
-        if isinstance(value, str):
-            return re.sub(r"\$\{(\w+)\}", lambda match: variables[match[1]], value)
-        if isinstance(value, list):
-            return [interpolate(item) for item in value]
-        if isinstance(value, dict):
-            return {key: interpolate(item) for key, item in value.items()}
-        return value
-
-    default = next(block["default"] for block in document["group"] if "default" in block)
-    return {name: interpolate(resolve(name)) for name in default["targets"]}
+    return {name: document["target"][name] for name in expand("default")}
 
 
-def _unquote(value):
-    """Undo python-hcl2's quoting of strings and block labels, and drop its markers."""
-    if isinstance(value, str):
-        return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
-    if isinstance(value, list):
-        return [_unquote(item) for item in value]
-    if isinstance(value, dict):
-        return {_unquote(key): _unquote(item) for key, item in value.items() if key != "__is_block__"}
-    return value
+def _bake(arguments, path=BAKE_FILE, environ=os.environ, **options):
+    """Run ``docker buildx bake -f path`` with ``arguments`` from the repository's root; BuildError
+    with bake's last line when it fails."""
+    command = ["docker", "buildx", "bake", "-f", str(path), *arguments]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=dict(environ), text=True, stderr=subprocess.PIPE, **options)
+    except FileNotFoundError:
+        raise BuildError("docker buildx bake: no docker command; `make engine` installs it") from None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BuildError(f"docker buildx bake failed ({reason}); `make engine` installs docker-buildx")
+    return done
 
 
 def native_platform():
