@@ -70,15 +70,19 @@ def bake_targets(path=BAKE_FILE, environ=os.environ):
 
 def _bake(arguments, path=BAKE_FILE, environ=os.environ, **options):
     """Run ``docker buildx bake -f path`` with ``arguments`` from the repository's root; BuildError
-    with bake's last line when it fails."""
+    with bake's error line when it fails (and how to install buildx when it is missing)."""
     command = ["docker", "buildx", "bake", "-f", str(path), *arguments]
     try:
         done = subprocess.run(command, cwd=ROOT, env=dict(environ), text=True, stderr=subprocess.PIPE, **options)
     except FileNotFoundError:
         raise BuildError("docker buildx bake: no docker command; `make engine` installs it") from None
     if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BuildError(f"docker buildx bake failed ({reason}); `make engine` installs docker-buildx")
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        reason = next((line for line in reversed(lines) if line.startswith("ERROR")), lines[0])
+        # Without the plugin, the docker CLI answers for bake (with "unknown shorthand flag: 'f'").
+        missing = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False).returncode
+        hint = "; no docker buildx here: `make engine` installs Debian's docker-buildx" if missing else ""
+        raise BuildError(f"docker buildx bake failed: {reason}{hint}")
     return done
 
 
