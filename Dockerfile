@@ -1,5 +1,5 @@
 # python-slim with the reaper as PID 1. Build it through docker-bake.hcl
-# (`docker buildx bake`) or, without buildx, `python3 image/build.py`.
+# (`docker buildx bake`; `python3 image/build.py` finds a base and bakes one target).
 ARG PYTHON_VERSION=3.13
 ARG DEBIAN_SUITE=trixie
 ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-${DEBIAN_SUITE}

@@ -1,13 +1,14 @@
-"""Build the targets of docker-bake.hcl without buildx, on any reachable base.
+"""Build the targets of docker-bake.hcl with bake, on any reachable base.
 
 usage: python3 image/build.py [--base auto|official|offline] [--platform PLATFORM] [TARGET ...]
 
-Reads each target's build arguments and tags from docker-bake.hcl (the same
-file ``docker buildx bake`` reads; variables can be overridden from the
-environment, as bake does) and builds it for PLATFORM (default: this
-machine's; another one runs under qemu's emulation) with the Docker engine's
-builder.  The base is the official ``python:X-slim-SUITE`` when it is present
-or can be pulled; otherwise (``auto``) or always (``offline``) a
+Reads each target from ``docker buildx bake --print`` (bake evaluates the
+file: its matrix, variables, which can be overridden from the environment,
+and tags) and builds it with ``docker buildx bake --load`` for this machine's
+platform, without attestations, on the chosen base; for another PLATFORM
+(under qemu's emulation) with the engine's classic builder (see
+``_build_classic``).  The base is the official ``python:X-slim-SUITE`` when
+it is present or can be pulled; otherwise (``auto``) or always (``offline``) a
 python-slim-compatible base made with debootstrap and cached as
 ``python-reaper-offline-base:TAG`` (``OFFLINE_BASES``): Debian's own Python
 for 3.11 (bookworm) and 3.13 (trixie), unstable's python3.14 and python3.15
@@ -34,7 +35,6 @@ from typing import NamedTuple
 
 import docker
 import docker.errors
-import hcl2
 
 ROOT = Path(__file__).resolve().parent.parent
 BAKE_FILE = ROOT / "docker-bake.hcl"
@@ -50,50 +50,40 @@ class BuildError(Exception):
 
 
 def bake_targets(path=BAKE_FILE, environ=os.environ):
-    """Return ``{name: target}`` for every target of the bake file's ``default`` group.
+    """Return ``{name: target}`` for every target of the bake file's ``default`` group, in its order.
 
-    Each target is a dict of its attributes (``args``, ``tags``,
-    ``platforms``...) after ``inherits`` and ``${VARIABLE}`` interpolation;
-    a variable takes its value from ``environ`` when set there, as in bake.
+    Bake itself evaluates the file (``docker buildx bake --print``): each
+    target is a dict of its attributes (``args``, ``tags``, ``platforms``...)
+    after ``inherits``, ``matrix`` and ``${VARIABLE}`` interpolation; a
+    variable takes its value from ``environ`` when set there.  BuildError
+    when bake cannot evaluate it (no buildx: ``make engine`` installs it).
     """
-    with open(path) as file:
-        document = _unquote(hcl2.load(file))
-    variables = {}
-    for block in document.get("variable", []):
-        for name, body in block.items():
-            variables[name] = environ.get(name, body.get("default", ""))
-    raw = {name: body for block in document.get("target", []) for name, body in block.items()}
+    printed = _bake(["--print", "default"], path, environ, stdout=subprocess.PIPE)
+    document = json.loads(printed.stdout)
 
-    def resolve(name):
-        merged = {}
-        for layer in [*map(resolve, raw[name].get("inherits", [])), raw[name]]:
-            for key, value in layer.items():
-                merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
-        merged.pop("inherits", None)
-        return merged
+    def expand(name):
+        group = document.get("group", {}).get(name)
+        return [leaf for member in group["targets"] for leaf in expand(member)] if group else [name]
 
-    def interpolate(value):
-        if isinstance(value, str):
-            return re.sub(r"\$\{(\w+)\}", lambda match: variables[match[1]], value)
-        if isinstance(value, list):
-            return [interpolate(item) for item in value]
-        if isinstance(value, dict):
-            return {key: interpolate(item) for key, item in value.items()}
-        return value
-
-    default = next(block["default"] for block in document["group"] if "default" in block)
-    return {name: interpolate(resolve(name)) for name in default["targets"]}
+    return {name: document["target"][name] for name in expand("default")}
 
 
-def _unquote(value):
-    """Undo python-hcl2's quoting of strings and block labels, and drop its markers."""
-    if isinstance(value, str):
-        return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
-    if isinstance(value, list):
-        return [_unquote(item) for item in value]
-    if isinstance(value, dict):
-        return {_unquote(key): _unquote(item) for key, item in value.items() if key != "__is_block__"}
-    return value
+def _bake(arguments, path=BAKE_FILE, environ=os.environ, **options):
+    """Run ``docker buildx bake -f path`` with ``arguments`` from the repository's root; BuildError
+    with bake's error line when it fails (and how to install buildx when it is missing)."""
+    command = ["docker", "buildx", "bake", "-f", str(path), *arguments]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=dict(environ), text=True, stderr=subprocess.PIPE, **options)
+    except FileNotFoundError:
+        raise BuildError("docker buildx bake: no docker command; `make engine` installs it") from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        reason = next((line for line in reversed(lines) if line.startswith("ERROR")), lines[0])
+        # Without the plugin, the docker CLI answers for bake (with "unknown shorthand flag: 'f'").
+        missing = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False).returncode
+        hint = "; no docker buildx here: `make engine` installs Debian's docker-buildx" if missing else ""
+        raise BuildError(f"docker buildx bake failed: {reason}{hint}")
+    return done
 
 
 def native_platform():
@@ -392,22 +382,50 @@ def choose_bases(client, jobs, mode="auto", log=print):
 
 
 def build(client, target, base, tags=None, platform=None):
-    """Build ``target`` on ``base`` for ``platform`` (default: the engine's); tag it with ``tags``
-    (default: the target's own) and return the image."""
+    """Build ``target`` (as ``bake_targets`` gives it) on ``base`` for ``platform`` (default: the
+    engine's); tag it with ``tags`` (default: the target's own) and return the image.
+
+    ``docker buildx bake --load`` builds it, from the definition bake printed,
+    for one platform and without attestations: the engine's image store (the
+    docker driver) holds neither several platforms nor attestations.  Another
+    platform goes through the engine's classic builder (``_build_classic``).
+    """
     tags = target["tags"] if tags is None else tags
-    labels = {}
+    labels = dict(target.get("labels", {}))
     digests = client.images.get(base).attrs.get("RepoDigests") or []
     if digests:
         labels["org.opencontainers.image.base.digest"] = digests[0].rsplit("@", 1)[1]
-    arguments = {**target["args"], "BASE_IMAGE": base}
     if platform not in (None, native_platform()):
-        # The classic builder sets no BUILDPLATFORM and copies nothing from a stage of another
-        # platform: the bytecode stage, too, runs under emulation on the base for ``platform``.
-        arguments["BUILDPLATFORM"] = platform
+        return _build_classic(client, target, base, tags, platform, labels)
+    definition = {**target, "context": str(ROOT / target.get("context", ".")), "labels": labels}
+    overrides = [f"image.platform={native_platform()}", f"image.args.BASE_IMAGE={base}"]
+    overrides += [f"image.tags={tag}" for tag in tags]
+    with tempfile.TemporaryDirectory(prefix="python-reaper-bake-") as directory:
+        path, metadata = Path(directory, "image.json"), Path(directory, "metadata.json")
+        path.write_text(json.dumps({"target": {"image": definition}}))
+        options = ["--load", "--provenance=false", "--sbom=false", "--metadata-file", str(metadata)]
+        _bake([*options, *(f"--set={override}" for override in overrides), "image"], path)
+        built = json.loads(metadata.read_text())["image"]
+    # By id, not by tag: another checkout on this engine may load the same tag meanwhile.  The
+    # engine's own image store reports the image id as containerimage.digest; containerd's, as
+    # containerimage.config.digest.
+    return client.images.get(built.get("containerimage.config.digest") or built["containerimage.digest"])
+
+
+def _build_classic(client, target, base, tags, platform, labels):
+    """Build ``target`` for another ``platform`` than the engine's with the engine's classic builder.
+
+    Not through bake: BuildKit runs the Dockerfile's bytecode stage
+    (``FROM --platform=$BUILDPLATFORM $BASE_IMAGE``) on the base for the
+    engine's platform, and the engine's image store keeps one image per tag,
+    so an offline base exists here for one platform only (``...:trixie-arm64``
+    is arm64).  The classic builder sets no BUILDPLATFORM: setting it to
+    ``platform`` runs the bytecode stage, too, on that base, under emulation.
+    """
     image, _ = client.images.build(
         path=str(ROOT),
         dockerfile=target.get("dockerfile", "Dockerfile"),
-        buildargs=arguments,
+        buildargs={**target["args"], "BASE_IMAGE": base, "BUILDPLATFORM": platform},
         labels=labels,
         tag=tags[0],
         platform=platform,
@@ -427,7 +445,10 @@ def main(argv=None):
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET")
     options = parser.parse_args(argv)
-    targets = bake_targets()
+    try:
+        targets = bake_targets()
+    except BuildError as error:
+        parser.exit(1, f"image/build.py: {error}\n")
     unknown = set(options.targets) - set(targets)
     if unknown:
         parser.error(f"unknown target(s) {', '.join(sorted(unknown))}; the bake file has {', '.join(targets)}")

@@ -2,8 +2,10 @@
 # usage: sh image/ensure-host.sh PACKAGE:COMMAND...
 # Make sure a Debian machine (as root) has each COMMAND, installing its
 # Debian PACKAGE when it is missing; that arm64 binaries run under qemu when
-# binfmt-support is among them; and that a Docker engine answers: dockerd is
-# started in the background and waited for when none does.
+# binfmt-support is among them; that `docker buildx` works (Debian's
+# docker-buildx, from trixie when the machine's suites have none); and that a
+# Docker engine answers: dockerd is started in the background and waited for
+# when none does.
 set -eu
 
 missing=""
@@ -15,6 +17,26 @@ if [ -n "$missing" ]; then
     apt-get update -qq
     # shellcheck disable=SC2086  # one word per package
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+if command -v docker >/dev/null 2>&1 && ! docker buildx version >/dev/null 2>&1; then
+    # Bookworm packages no docker-buildx; trixie's needs only libc6 (>= 2.34), which
+    # bookworm has. It is fetched through a throwaway source list, lists and cache, so
+    # the system's apt sources and package lists stay as they were.
+    echo "installing docker-buildx from Debian trixie"
+    apt_dir=$(mktemp -d)
+    trap 'rm -rf "$apt_dir"' EXIT
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    echo "deb http://deb.debian.org/debian trixie main" >"$apt_dir/sources.list"
+    apt_trixie() {
+        apt-get -qq -o Dir::Etc::SourceList="$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent \
+            -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" -o APT::Sandbox::User=root "$@"
+    }
+    if ! (cd "$apt_dir" && apt_trixie update && apt_trixie download docker-buildx && dpkg -i docker-buildx_*.deb) \
+        >"$apt_dir/log" 2>&1 || ! docker buildx version >/dev/null 2>&1; then
+        echo "docker buildx unavailable: Debian trixie's docker-buildx could not be installed: $(grep -m 1 -E "^(E|W):" "$apt_dir/log" || tail -n 1 "$apt_dir/log")" >&2
+        exit 1
+    fi
 fi
 
 if command -v update-binfmts >/dev/null 2>&1; then

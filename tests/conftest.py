@@ -75,7 +75,10 @@ def bases(request, docker_client):
     tests use: the offline bases missing from the engine are made in parallel, in the background."""
     import build
 
-    targets = build.bake_targets()
+    try:
+        targets = build.bake_targets()
+    except build.BuildError as error:
+        pytest.fail(str(error), pytrace=False)
     params = {getattr(item, "callspec", None) and item.callspec.params.get("image") for item in request.session.items}
     jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in targets)
     chosen = build.choose_bases(docker_client, [(targets[name], platform) for name, platform in jobs])
@@ -102,7 +105,10 @@ def image(request, docker_client, bases):
     if isinstance(chosen, build.BuildError):
         pytest.fail(f"{request.param}: not built: {chosen}", pytrace=False)
     tag = f"python-reaper-test:{request.param.replace('@linux/', '-')}"
-    built = build.build(docker_client, build.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
+    try:
+        built = build.build(docker_client, build.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
+    except build.BuildError as error:
+        pytest.fail(f"{request.param}: not built: {error}", pytrace=False)
     return _Image(built, base=docker_client.images.get(chosen[0]))
 
 

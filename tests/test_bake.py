@@ -47,3 +47,48 @@ def test_registry_and_image_come_from_variables(monkeypatch):
     monkeypatch.setenv("IMAGE", "reaper")
     assert bake_targets()["py313-trixie"]["tags"][0] == "registry.example/reaper:3.13"
     assert TARGETS["py313-trixie"]["tags"][0] == "ghcr.io/org/python-reaper:3.13"
+
+
+EXPECTED = {
+    "py311-trixie": ("3.11", "trixie", ["3.11", "3.11-trixie"]),
+    "py311-bookworm": ("3.11", "bookworm", ["3.11-bookworm"]),
+    "py312-trixie": ("3.12", "trixie", ["3.12", "3.12-trixie"]),
+    "py312-bookworm": ("3.12", "bookworm", ["3.12-bookworm"]),
+    "py313-trixie": ("3.13", "trixie", ["3.13", "3.13-trixie"]),
+    "py313-bookworm": ("3.13", "bookworm", ["3.13-bookworm"]),
+    "py314-trixie": ("3.14", "trixie", ["3.14", "3.14-trixie"]),
+    "py314-bookworm": ("3.14", "bookworm", ["3.14-bookworm"]),
+    "py315-trixie": ("3.15", "trixie", ["3.15", "3.15-trixie", "3", "3-trixie", "latest"]),
+    "py315-bookworm": ("3.15", "bookworm", ["3.15-bookworm", "3-bookworm"]),
+}
+"""What `docker buildx bake --print` gave for the hand-written file, target by target (in the default
+group's order): Python, suite and tags; every target also has the attributes of COMMON."""
+
+COMMON = {
+    "context": ".",
+    "dockerfile": "Dockerfile",
+    "platforms": ["linux/amd64", "linux/arm64"],
+    "attest": ["type=sbom", "type=provenance,mode=max"],
+}
+
+
+def test_bake_itself_evaluates_the_file_to_the_ten_targets():
+    assert sorted(TARGETS) == sorted(EXPECTED)  # in the matrix's order, no longer the hand-written one
+    for name, (python, suite, tags) in EXPECTED.items():
+        assert TARGETS[name] == {
+            **COMMON,
+            "args": {
+                "PYTHON_VERSION": python,
+                "DEBIAN_SUITE": suite,
+                "REAPER_VERSION": "dev",
+                "REVISION": "unknown",
+                "CREATED": "1970-01-01T00:00:00Z",
+            },
+            "tags": [f"ghcr.io/org/python-reaper:{tag}" for tag in tags],
+        }, name
+
+
+def test_no_target_is_written_out_by_hand():
+    source = (ROOT / "docker-bake.hcl").read_text()
+    assert re.findall(r'^target "([^"]+)"', source, re.MULTILINE) == ["docker-metadata-action", "_common", "image"]
+    assert "matrix = {" in source
