@@ -31,8 +31,6 @@ def pytest_generate_tests(metafunc):
 
 
 EMULATION_LIMITS = {
-    "test_a_missing_command_exits_127": "qemu-user runs posix_spawn's vfork as a fork: the exit status is 127, "
-    "but the exec error never reaches the reaper, which prints no message",
     "test_under_docker_init_the_reaper_is_a_subreaper": "qemu-user 7.2 refuses PR_SET_CHILD_SUBREAPER (EINVAL): "
     "the reaper says so on stderr and orphans go to PID 1",
 }

@@ -93,4 +93,12 @@ def enter_namespace(pid1, argv, **options):
 
 
 TRACER = [sys.executable, str(HELPERS / "tracer.py")]
+
+POSIX_SPAWNED = [
+    sys.executable,
+    "-c",
+    "import os, sys; sys.exit(os.waitstatus_to_exitcode(os.waitpid(os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ), 0)[1]))",
+]
+"""Run the rest of the command line through glibc's posix_spawn, as make and some of Python's
+subprocess calls do: the program starts with glibc's internal signal 32 (or 33) ignored."""
 """``TRACER + [pid]``: attach to ``pid`` with ptrace, put it in a group stop, hold it, then let it go on."""

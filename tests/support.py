@@ -59,6 +59,12 @@ def read_line(stream, timeout=10):
     return line.decode().rstrip("\n")
 
 
+def without_emulator(words, emulated):
+    """A command line read from ``/proc`` in a container, without qemu's under emulation
+    (binfmt_misc runs qemu with the program's path before its argv, and /proc shows qemu's)."""
+    return words[2:] if emulated else words
+
+
 def is_alive(pid):
     """Whether ``pid`` exists and is not a zombie."""
     try:

@@ -16,6 +16,7 @@ from conftest import ROOT
 from faults import (
     FOREIGN_PROC_NAMESPACE,
     NOBODY,
+    POSIX_SPAWNED,
     PRINT_SIGNALS_AS_NOBODY,
     REAPER_AS_NOBODY,
     SYSTEM_PYTHON,
@@ -305,6 +306,20 @@ def test_a_script_without_a_shebang_runs_under_sh_from_a_terminal(tmp_path):
 def test_the_command_starts_with_no_signal_ignored_or_blocked(wrap):
     result = run(wrap([*REAPER, "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]))
     assert result.stdout.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
+IGNORED = ["grep", "^SigIgn", "/proc/self/status"]
+
+
+@WHERE
+def test_the_command_starts_with_no_signal_ignored_when_the_reaper_was_started_with_some(wrap):
+    result = run([*POSIX_SPAWNED, *wrap([*REAPER, *IGNORED])])
+    assert result.stdout.split() == ["SigIgn:", "0" * 16], result.stderr
+
+
+def test_control_a_program_started_by_posix_spawn_has_glibcs_internal_signals_ignored():
+    ignored = int(run([*POSIX_SPAWNED, *IGNORED]).stdout.split()[1], 16)
+    assert ignored & (1 << 31 | 1 << 32)  # signal N is bit N-1
 
 
 def test_the_command_starts_with_no_signal_ignored_from_a_terminal():

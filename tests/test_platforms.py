@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from support import run
+from support import run, without_emulator
 from workloads import ZOMBIES_IN_NAMESPACE, orphan_storm, stop_seconds, zombies_reported
 
 STEP_ORPHANS = 50
@@ -79,8 +79,8 @@ def zombies_in(container):
     return zombies_reported(docker("exec", container, "sh", "-c", ZOMBIES_IN_NAMESPACE).stdout)
 
 
-def pid1_command(container):
-    return docker("exec", container, "cat", "/proc/1/cmdline").stdout.split("\0")[:-1]
+def pid1_command(container, emulated):
+    return without_emulator(docker("exec", container, "cat", "/proc/1/cmdline").stdout.split("\0")[:-1], emulated)
 
 
 def test_a_github_job_container_reaps_the_orphans_of_its_steps_and_stops_fast(image, tmp_path):
@@ -89,7 +89,7 @@ def test_a_github_job_container_reaps_the_orphans_of_its_steps_and_stops_fast(im
         for _ in range(STEPS):
             assert github_step(container, tmp_path, ORPHANS).returncode == 0
         assert zombies_in(container) == 0
-        assert pid1_command(container)[1:] == [
+        assert pid1_command(container, image.emulated)[1:] == [
             "-ISB",
             "/usr/local/bin/reaper",
             "--",
@@ -118,7 +118,7 @@ REAPING_STEP_SHELL = ("reaper", "--", "bash", "--noprofile", "--norc", "-eo", "p
 def test_a_step_shell_behind_reaper_reaps_its_orphans_where_pid1_does_not(image, tmp_path):
     # REAPER_KEEPALIVE=0 leaves the runner's plain tail as PID 1: a PID 1 nothing in the image can replace.
     with github_job_container(image.tag, tmp_path, env=["REAPER_KEEPALIVE=0"]) as container:
-        assert pid1_command(container) == ["tail", "-f", "/dev/null"]
+        assert pid1_command(container, image.emulated) == ["tail", "-f", "/dev/null"]
         assert github_step(container, tmp_path, STEP_THAT_LEAVES, shell=REAPING_STEP_SHELL).returncode == 3
         assert zombies_in(container) == 0
         left = docker("exec", container, "sh", "-c", "cat /proc/[0-9]*/comm").stdout.split()
@@ -153,7 +153,12 @@ def test_control_sleep_infinity_as_entrypoint_of_the_bare_base_keeps_every_zombi
 def test_reaper_keepalive_0_leaves_the_plain_program_as_pid1(image, sleeper):
     container = sleeper(image.tag, {"REAPER_KEEPALIVE": "0"})
     time.sleep(0.5)
-    assert container.exec_run(["cat", "/proc/1/cmdline"]).output.split(b"\0")[:-1] == [b"sleep", b"infinity"]
+    assert without_emulator(
+        container.exec_run(["cat", "/proc/1/cmdline"]).output.split(b"\0")[:-1], image.emulated
+    ) == [
+        b"sleep",
+        b"infinity",
+    ]
 
 
 ORDINARY_USES = r"""

@@ -67,7 +67,9 @@ def test_a_sigint_ends_the_stop_delay_and_is_forwarded_too(delayed_printer):
     time.sleep(0.5)
     sent = time.monotonic()
     os.kill(reaper, signal.SIGINT)
-    assert [received(process)[0], received(process)[0]] == [signal.SIGTERM, signal.SIGINT]
+    # Both are forwarded at once; which one the printer sees first is not ours to say:
+    # when both are pending, sigwaitinfo hands out the lower number first.
+    assert sorted([received(process)[0], received(process)[0]]) == [signal.SIGINT, signal.SIGTERM]
     assert time.monotonic() - sent < 1.0
 
 

@@ -1,7 +1,7 @@
 """What this process can learn about, and do to, the process tree around it.
 
 Everything here reads ``/proc`` (slim images have no ``ps``) or calls
-``prctl``.  A process is identified by its pid *and* its start time, so a
+the kernel where Python has no function for it (``prctl``, ``rt_sigaction``).  A process is identified by its pid *and* its start time, so a
 pid that was reused by an unrelated process is never mistaken for one of
 ours.  ``/proc`` is only believed when it is this PID namespace's own
 (:func:`sees_this_namespace`): a ``/proc`` mounted for another namespace
@@ -13,6 +13,8 @@ import _signal
 import posix  # not os: see _supervisor
 
 _PR_SET_CHILD_SUBREAPER = 36
+_GLIBC_INTERNAL_SIGNALS = (32, 33)
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 
 
 def become_subreaper():
@@ -45,6 +47,33 @@ def sees_this_namespace():
         except OSError:  # no /proc at all
             _sees_this_namespace = False
     return _sees_this_namespace
+
+
+def default_glibc_signals():
+    """Give glibc's internal signals (32 and 33) their default disposition if this process got them ignored.
+
+    A program started by glibc's ``posix_spawn`` (make does so, and Python's
+    ``subprocess`` on some paths) starts with them ignored, and an exec keeps
+    an ignored signal ignored, so every command the reaper runs would inherit
+    that.  glibc's own ``sigaction`` refuses these two, so this asks the
+    kernel directly, on x86_64 and aarch64.  When they are not ignored it
+    costs one read of ``/proc/self/status``.
+    """
+    try:
+        with open("/proc/self/status", "rb") as status:
+            ignored = next(int(line.split()[1], 16) for line in status if line.startswith(b"SigIgn:"))
+    except (OSError, StopIteration, ValueError):
+        return
+    ignored_here = [signum for signum in _GLIBC_INTERNAL_SIGNALS if ignored >> (signum - 1) & 1]
+    rt_sigaction = _SYS_RT_SIGACTION.get(posix.uname().machine)
+    if not ignored_here or rt_sigaction is None:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    default = ctypes.create_string_buffer(32)  # SIG_DFL, no flags, an empty mask: all zeros, in every kernel layout
+    for signum in ignored_here:
+        libc.syscall(rt_sigaction, signum, default, None, 8)
 
 
 def parent_and_start(pid):

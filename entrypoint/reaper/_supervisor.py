@@ -112,6 +112,7 @@ def replace_process(argv, env=None):
     ``execvp`` does.  Returns the exit status for the failure (127 or 126)
     if the exec fails.
     """
+    _proc.default_glibc_signals()
     for signum in CATCHABLE:
         _signal.signal(signum, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
@@ -230,7 +231,7 @@ def logger(verbose):
 def _spawn(argv, env):
     # Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
     # ignored in the child, and does not run a file without #! under /bin/sh.
-    # After fork, exec resets those (caught in this process) to their default.
+    # replace_process gives the child every signal at its default.
     terminal = _foreground_terminal()
     pid = posix.fork()
     if pid == 0:
