@@ -33,6 +33,8 @@ def pytest_generate_tests(metafunc):
 EMULATION_LIMITS = {
     "test_under_docker_init_the_reaper_is_a_subreaper": "qemu-user 7.2 refuses PR_SET_CHILD_SUBREAPER (EINVAL): "
     "the reaper says so on stderr and orphans go to PID 1",
+    "test_a_step_shell_behind_reaper_reaps_its_orphans_where_pid1_does_not": "qemu-user 7.2 refuses "
+    "PR_SET_CHILD_SUBREAPER (EINVAL): the step's orphans go to PID 1, the runner's tail",
 }
 """Image tests that fail under qemu-user for qemu's reasons (a strict xfail: one that passes fails the run)."""
 
