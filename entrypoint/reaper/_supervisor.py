@@ -85,6 +85,7 @@ def supervise(
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
         if not _proc.sees_this_namespace():
             say("cannot see its descendants (/proc is another PID namespace's), will stop its command's group only")
+    _proc.default_glibc_signals()  # here, once: the command inherits what this process has
     env = environ()
     env[marker] = str(posix.getpid())
     try:
@@ -113,11 +114,17 @@ def replace_process(argv, env=None):
     if the exec fails.
     """
     _proc.default_glibc_signals()
+    return _exec_with_defaults(argv, environ() if env is None else env)
+
+
+def _exec_with_defaults(argv, env):
+    # Only system calls once forked: every object Python touches in the child
+    # of a fork costs a copy-on-write fault, milliseconds of start-up in all.
     for signum in CATCHABLE:
         _signal.signal(signum, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
     try:
-        _execvp(argv, environ() if env is None else env)
+        _execvp(argv, env)
     except OSError as error:
         return exec_failure(argv[0], error)
 
@@ -231,7 +238,8 @@ def logger(verbose):
 def _spawn(argv, env):
     # Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
     # ignored in the child, and does not run a file without #! under /bin/sh.
-    # replace_process gives the child every signal at its default.
+    # The child gets every signal at its default (default_glibc_signals, then
+    # _exec_with_defaults).
     terminal = _foreground_terminal()
     pid = posix.fork()
     if pid == 0:
@@ -240,7 +248,7 @@ def _spawn(argv, env):
             if terminal is not None:
                 # Before the exec: an interactive shell that starts in the background stops itself with SIGTTIN.
                 posix.tcsetpgrp(terminal, posix.getpid())
-            status = replace_process(argv, env)
+            status = _exec_with_defaults(argv, env)
         except OSError as error:
             status = exec_failure(argv[0], error)
         posix._exit(status)
