@@ -50,7 +50,8 @@ class BuildError(Exception):
 
 
 def bake_targets(path=BAKE_FILE, environ=os.environ):
-    """Return ``{name: target}`` for every target of the bake file's ``default`` group, in its order.
+    """Return ``{name: target}`` for every target of the bake file's ``default`` group, by name
+    (bake expands a matrix in no stable order).
 
     Bake itself evaluates the file (``docker buildx bake --print``): each
     target is a dict of its attributes (``args``, ``tags``, ``platforms``...)
@@ -65,7 +66,7 @@ def bake_targets(path=BAKE_FILE, environ=os.environ):
         group = document.get("group", {}).get(name)
         return [leaf for member in group["targets"] for leaf in expand(member)] if group else [name]
 
-    return {name: document["target"][name] for name in expand("default")}
+    return {name: document["target"][name] for name in sorted(expand("default"))}
 
 
 def _bake(arguments, path=BAKE_FILE, environ=os.environ, **options):
