@@ -335,7 +335,8 @@ def measure_docker(sizes):
     then the image's cost: bytes added to the base and a build with a warm cache."""
     import docker
 
-    from build import bake_targets, build, choose_base
+    from bake import bake_targets, build
+    from offline import choose_base
 
     client = docker.from_env()
     target = bake_targets()["py313-trixie"]

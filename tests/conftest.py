@@ -17,7 +17,7 @@ TESTED_TARGETS = [
     "py313-trixie@linux/arm64",
 ]
 """The bake targets built and tested here, one per Python, each on an offline base when no registry
-answers (build.OFFLINE_BASES), on this machine's platform or, after an @, another one under emulation."""
+answers (offline.OFFLINE_BASES), on this machine's platform or, after an @, another one under emulation."""
 
 
 def pytest_addoption(parser):
@@ -63,25 +63,26 @@ def docker_client():
 
 def _target_and_platform(param):
     """``("py313-trixie", "linux/arm64")`` for ``py313-trixie@linux/arm64``; this machine's platform without an @."""
-    import build
+    import bake
 
     name, _, platform = param.partition("@")
-    return name, platform or build.native_platform()
+    return name, platform or bake.native_platform()
 
 
 @pytest.fixture(scope="session")
 def bases(request, docker_client):
     """``{(target, platform): future of (base, kind) or BuildError}`` for every target the session's
     tests use: the offline bases missing from the engine are made in parallel, in the background."""
-    import build
+    import bake
+    import offline
 
     try:
-        targets = build.bake_targets()
-    except build.BuildError as error:
+        targets = bake.bake_targets()
+    except bake.BuildError as error:
         pytest.fail(str(error), pytrace=False)
     params = {getattr(item, "callspec", None) and item.callspec.params.get("image") for item in request.session.items}
     jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in targets)
-    chosen = build.choose_bases(docker_client, [(targets[name], platform) for name, platform in jobs])
+    chosen = offline.choose_bases(docker_client, [(targets[name], platform) for name, platform in jobs])
     return dict(zip(jobs, chosen, strict=True))
 
 
@@ -91,7 +92,7 @@ def image(request, docker_client, bases):
     A target whose base cannot be had here fails its tests with one line saying why."""
     import docker
 
-    import build
+    import bake
 
     name, platform = _target_and_platform(request.param)
     if (name, platform) not in bases:
@@ -102,12 +103,12 @@ def image(request, docker_client, bases):
         except docker.errors.ImageNotFound:  # built by buildx, whose base is not in the engine's store
             return _Image(given, base=docker_client.images.pull(base))
     chosen = bases[name, platform].result()
-    if isinstance(chosen, build.BuildError):
+    if isinstance(chosen, bake.BuildError):
         pytest.fail(f"{request.param}: not built: {chosen}", pytrace=False)
     tag = f"python-reaper-test:{request.param.replace('@linux/', '-')}"
     try:
-        built = build.build(docker_client, build.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
-    except build.BuildError as error:
+        built = bake.build(docker_client, bake.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
+    except bake.BuildError as error:
         pytest.fail(f"{request.param}: not built: {error}", pytrace=False)
     return _Image(built, base=docker_client.images.get(chosen[0]))
 
@@ -116,13 +117,13 @@ class _Image:
     """A built image and the base image it was built on; ``emulated`` when it runs under qemu here."""
 
     def __init__(self, built, base):
-        import build
+        import bake
 
         self.built = built
         self.base = base
         # The id, not a tag: several checkouts on one engine rebuild the same tags.
         self.tag = built.id
-        self.emulated = f"linux/{built.attrs['Architecture']}" != build.native_platform()
+        self.emulated = f"linux/{built.attrs['Architecture']}" != bake.native_platform()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import re
 from collections import Counter
 
-from build import ROOT, bake_targets
+from bake import ROOT, bake_targets
 
 VERSIONS = ["3.11", "3.12", "3.13", "3.14", "3.15"]
 SUITES = ["trixie", "bookworm"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from build import bake_targets
+from bake import bake_targets
 from conftest import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
