@@ -1,7 +1,8 @@
 # The set-up commands of the README, on a fresh Debian machine as root:
 #   make demo   build the image on the best base available and show it at work
-#   make test   lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test,
-#               with a Docker engine it starts if needed
+#   make check  lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test that needs
+#               no Docker (the tests marked `engine` by the fixtures they use are left out)
+#   make test   lint, then every test, with a Docker engine it starts if needed
 #   make bench  the reaper against tini, dumb-init and catatonit, side by side
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ BIN := $(VENV)/bin
 HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-static binfmt-support:update-binfmts \
 	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
 
-.PHONY: test demo bench lint engine build clean
+.PHONY: check test demo bench lint engine build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ lint: $(BIN)/.installed
 	$(BIN)/shellcheck image/ensure-host.sh image/keepalive/tail .ci/run
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
+
+check: lint
+	$(BIN)/python -m pytest -m "not engine"
 
 test: lint engine
 	$(BIN)/python -m pytest

@@ -8,16 +8,24 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "image")]  # the helpers, and the build and workloads modules
 
-TESTED_TARGETS = [
-    "py311-bookworm",
-    "py312-bookworm",
-    "py313-trixie",
-    "py314-trixie",
-    "py315-trixie",
-    "py313-trixie@linux/arm64",
-]
-"""The bake targets built and tested here, one per Python, each on an offline base when no registry
-answers (offline.OFFLINE_BASES), on this machine's platform or, after an @, another one under emulation."""
+EMULATED_SUITE = "trixie"
+"""The suite whose Debian python3 is also built for arm64 and tested under emulation."""
+
+
+def _tested_targets():
+    """The bake targets built and tested here: one per Python, each on the suite its offline base serves
+    (offline.OFFLINE_BASES), on this machine's platform; and, after an @, the target of EMULATED_SUITE's own
+    python3 on another platform under emulation.  Named as bake names the matrix's targets; the image
+    fixture fails a name bake does not have."""
+    import offline
+
+    names = {key: f"py{key[0].replace('.', '')}-{key[1]}" for key in offline.OFFLINE_BASES}
+    emulated = [
+        f"{names[key]}@linux/arm64"
+        for key, recipe in offline.OFFLINE_BASES.items()
+        if (recipe.suite, recipe.python) == (EMULATED_SUITE, "/usr/bin/python3")
+    ]
+    return [*names.values(), *emulated]
 
 
 def pytest_addoption(parser):
@@ -27,7 +35,7 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "image" in metafunc.fixturenames:
         given = metafunc.config.getoption("--image")
-        metafunc.parametrize("image", given or TESTED_TARGETS, indirect=True, scope="session")
+        metafunc.parametrize("image", given or _tested_targets(), indirect=True, scope="session")
 
 
 EMULATION_LIMITS = {
@@ -39,8 +47,17 @@ EMULATION_LIMITS = {
 """Image tests that fail under qemu-user for qemu's reasons (a strict xfail: one that passes fails the run)."""
 
 
+TIERS = {"engine": {"docker_client", "bake_targets"}, "image": {"image"}}
+"""The marker of a test that uses one of these fixtures, directly or through another fixture: ``engine``
+when it needs Docker (its engine, or its buildx to evaluate the bake file), which `make check` leaves out;
+``image`` (also ``engine``) when it runs against an image of the matrix, which ci.yml runs per image."""
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
+        for marker, fixtures in TIERS.items():
+            if fixtures & set(item.fixturenames):
+                item.add_marker(marker)
         param = getattr(item, "callspec", None) and item.callspec.params.get("image", "")
         if param and "@" in param:  # another platform, under emulation: every step takes 10 to 50 times longer
             item.add_marker(pytest.mark.timeout(1200))
@@ -56,9 +73,23 @@ def docker_client():
     try:
         client = docker.from_env()
         client.ping()
+        return client
     except docker.errors.DockerException as error:
-        pytest.fail(f"no Docker engine answers ({error}); `make test` starts one", pytrace=False)
-    return client
+        reason = f"no Docker engine answers ({error}); `make test` starts one"
+    pytest.fail(reason, pytrace=False)  # outside the except: one line, not a chain of two
+
+
+@pytest.fixture(scope="session")
+def bake_targets():
+    """``{name: target}`` as ``docker buildx bake --print`` evaluates docker-bake.hcl, once a session;
+    where bake cannot run, the tests that use it fail with one line saying why."""
+    import bake
+
+    try:
+        return bake.bake_targets()
+    except bake.BuildError as error:
+        reason = str(error)
+    pytest.fail(reason, pytrace=False)
 
 
 def _target_and_platform(param):
@@ -70,24 +101,19 @@ def _target_and_platform(param):
 
 
 @pytest.fixture(scope="session")
-def bases(request, docker_client):
+def bases(request, docker_client, bake_targets):
     """``{(target, platform): future of (base, kind) or BuildError}`` for every target the session's
     tests use: the offline bases missing from the engine are made in parallel, in the background."""
-    import bake
     import offline
 
-    try:
-        targets = bake.bake_targets()
-    except bake.BuildError as error:
-        pytest.fail(str(error), pytrace=False)
     params = {getattr(item, "callspec", None) and item.callspec.params.get("image") for item in request.session.items}
-    jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in targets)
-    chosen = offline.choose_bases(docker_client, [(targets[name], platform) for name, platform in jobs])
+    jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in bake_targets)
+    chosen = offline.choose_bases(docker_client, [(bake_targets[name], platform) for name, platform in jobs])
     return dict(zip(jobs, chosen, strict=True))
 
 
 @pytest.fixture(scope="session")
-def image(request, docker_client, bases):
+def image(request, docker_client, bases, bake_targets):
     """An image under test: a bake target built from the working tree, or one given with --image.
     A target whose base cannot be had here fails its tests with one line saying why."""
     import docker
@@ -95,6 +121,8 @@ def image(request, docker_client, bases):
     import bake
 
     name, platform = _target_and_platform(request.param)
+    if not request.config.getoption("--image") and name not in bake_targets:
+        pytest.fail(f"{request.param}: the bake file has no such target", pytrace=False)
     if (name, platform) not in bases:
         given = docker_client.images.get(request.param)
         base = given.labels["org.opencontainers.image.base.name"]
@@ -107,7 +135,7 @@ def image(request, docker_client, bases):
         pytest.fail(f"{request.param}: not built: {chosen}", pytrace=False)
     tag = f"python-reaper-test:{request.param.replace('@linux/', '-')}"
     try:
-        built = bake.build(docker_client, bake.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
+        built = bake.build(docker_client, bake_targets[name], chosen[0], tags=[tag], platform=platform)
     except bake.BuildError as error:
         pytest.fail(f"{request.param}: not built: {error}", pytrace=False)
     return _Image(built, base=docker_client.images.get(chosen[0]))
