@@ -1,12 +1,8 @@
 """Fixtures: the Docker engine, and the images under test built from the working tree."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "image")]  # the helpers, and the build and workloads modules
+from support import ROOT  # noqa: F401  (`from conftest import ROOT` in tests written before support had it)
 
 EMULATED_SUITE = "trixie"
 """The suite whose Debian python3 is also built for arm64 and tested under emulation."""

@@ -8,7 +8,7 @@ import pytest
 
 import bake
 import offline
-from conftest import ROOT
+from support import ROOT
 
 
 @pytest.mark.parametrize("key", list(offline.OFFLINE_BASES), ids="-".join)

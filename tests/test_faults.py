@@ -12,7 +12,6 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import ROOT
 from faults import (
     FOREIGN_PROC_NAMESPACE,
     NOBODY,
@@ -35,6 +34,7 @@ from support import (
     PRINT_SIGNALS,
     PROMPT,
     REAPER,
+    ROOT,
     as_pid1,
     environment,
     is_alive,

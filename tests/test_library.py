@@ -1,33 +1,15 @@
 """The library: go-reaper's API in Python, run as PID 1 and off it."""
 
-import glob
 import os
-import re
 import signal
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import reaper
-from support import PRINT_SIGNALS, as_pid1, environment, read_line, run, running
+from support import ENTRYPOINT, PRINT_SIGNALS, PYTHONS, VERSIONS, as_pid1, environment, read_line, run, running
 from workloads import namespace_pid1, orphan_storm
-
-
-def _versions():
-    """(major, minor) of the interpreter of the tests and of every other one this host has (pyenv's, on the
-    development machines), read from pyenv's directory names: nothing runs while the tests are collected."""
-    found = {sys.executable: sys.version_info[:2]}
-    for python in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3")):
-        found[python] = tuple(map(int, re.match(r"(\d+)\.(\d+)", Path(python).parent.parent.name).groups()))
-    return found
-
-
-ENTRYPOINT = str(Path(reaper.__file__).parent.parent)
-VERSIONS = _versions()
-PYTHONS = [python for python, version in VERSIONS.items() if version >= (3, 11)]
-"""Every supported Python of this host, the tests' own first."""
 
 ORPHANS_AND_SUBPROCESSES = """
 import sys

@@ -13,8 +13,7 @@ import textwrap
 import pytest
 
 import offline
-from support import HELPERS, as_pid1, environment, run
-from test_library import ENTRYPOINT, PYTHONS
+from support import ENTRYPOINT, HELPERS, PYTHONS, as_pid1, environment, run
 from workloads import orphan_storm
 
 WORKLOAD = [str(HELPERS / "children_workload.py")]

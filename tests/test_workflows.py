@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
+from support import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*\s*$")
