@@ -78,14 +78,25 @@ def default_glibc_signals():
 
 def parent_and_start(pid):
     """Return ``(parent pid, start time in clock ticks)`` of ``pid``, or None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[1]), int(fields[19]))
+
+
+def state(pid):
+    """Return the state letter of ``pid`` (``R``, ``S``, ``T`` for stopped, ``Z``...), or None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else fields[0].decode()
+
+
+def _stat(pid):
+    """The fields of ``/proc/PID/stat`` after the command name, from the state on; None once ``pid`` is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             data = stat.read()
     except OSError:
         return None
     # The command name in parentheses may itself hold spaces and parentheses.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[1]), int(fields[19])
+    return data[data.rindex(b")") + 2 :].split()
 
 
 def is_ancestor(pid):
