@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reaper import _command
+from reaper import _command, _proc
 from reaper._command import UsageError, parse
 from reaper._signals import CATCHABLE, parse_signal, signal_name
 from reaper._supervisor import exit_status
@@ -185,7 +185,7 @@ def test_only_a_plain_ascii_pid_marker_names_a_reaper_above(spell, in_place):
 
 def test_a_marker_of_0_names_no_reaper():
     # A docker exec'd process has parent 0 in the container: "REAPER=0" must not name it.
-    assert not _command._reaper_above("0")
+    assert not _proc.reaper_above("0")
 
 
 def test_the_flag_wins_so_a_bad_variable_it_overrides_is_not_read():
@@ -194,7 +194,7 @@ def test_the_flag_wins_so_a_bad_variable_it_overrides_is_not_read():
 
 @given(
     st.lists(st.text(), max_size=6),
-    st.dictionaries(st.sampled_from(sorted(_command._ENVIRONMENT.values())), st.text()),
+    st.dictionaries(st.sampled_from(_command.VARIABLES), st.text()),
 )
 def test_any_input_parses_or_gives_a_usage_error(args, env):
     try:

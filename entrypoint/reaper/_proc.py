@@ -13,6 +13,8 @@ import _signal
 import posix  # not os: see _supervisor
 
 _PR_SET_CHILD_SUBREAPER = 36
+_LARGEST_PID = 4_194_304
+"""The kernel's PID_MAX_LIMIT: a marker above it names no process."""
 _GLIBC_INTERNAL_SIGNALS = (32, 33)
 _SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 
@@ -102,6 +104,18 @@ def is_ancestor(pid):
         if current == pid:
             return True
     return False
+
+
+def reaper_above(marker):
+    """Tell whether ``marker``, the value of the variable that marks a reaper's command (``REAPER``),
+    names a live ancestor; anything but a plain ASCII pid (other digits, a sign, spaces) names none."""
+    return (
+        marker.isascii()
+        and marker.isdigit()
+        and len(marker) <= len(str(_LARGEST_PID))
+        and 0 < int(marker) <= _LARGEST_PID
+        and is_ancestor(int(marker))
+    )
 
 
 def others():
