@@ -20,6 +20,7 @@ def test_defaults():
     options = parse(["sleep", "1"], NO_ENV)
     assert options == {
         "command": ["sleep", "1"],
+        "given": set(),
         "grace": 5.0,
         "forward": "group",
         "rewrite": {},
@@ -37,6 +38,14 @@ def test_options_stop_at_the_command():
     assert options["command"] == ["sh", "-c", "--grace 2", "-v"]
     assert options["grace"] == 1.0
     assert not options["verbose"]
+
+
+def test_given_names_the_options_of_the_command_line_only():
+    assert parse(["-v", "--grace=1", "--exit-map", "1:0", "true"], {"REAPER_STOP_DELAY": "2"})["given"] == {
+        "verbose",
+        "grace",
+        "exit_map",
+    }
 
 
 def test_double_dash_ends_options():

@@ -198,3 +198,41 @@ def test_the_longest_grace_and_stop_delay_accepted_are_waited_without_overflow()
         os.kill(reaper, signal.SIGTERM)  # ends the delay
         assert unshare.wait(timeout=20) == 128 + signal.SIGTERM
         assert "Traceback" not in unshare.stderr.read()
+
+
+# A reaper under another reaper (`docker run IMAGE reaper --stop-delay 2 -- app`): what its own
+# command line says is applied; what it merely inherited was applied above, and it runs in place.
+
+
+def test_a_nested_reaper_applies_its_own_stop_delay():
+    with printer_behind(*REAPER, "--stop-delay", "2") as (process, reaper):
+        sent = time.monotonic()
+        os.kill(reaper, signal.SIGTERM)
+        signum, at = received(process)
+        assert signum == signal.SIGTERM
+        assert 2.0 <= at - sent < 3.5
+
+
+def test_a_nested_reaper_applies_its_own_exit_map():
+    assert run(as_pid1([*REAPER, *REAPER, "--exit-map", "143:0", "sh", "-c", "kill -TERM $$"])).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "in_place"),
+    [
+        ([], {}, True),
+        (["-v"], {}, True),
+        ([], {"REAPER_STOP_DELAY": "2", "REAPER_EXIT_MAP": "1:0"}, True),
+        (["--stop-delay", "2"], {}, False),
+        (["--grace=1"], {}, False),
+        (["--forward", "child"], {}, False),
+        (["--rewrite", "TERM:INT"], {}, False),
+        (["--stop-all"], {}, False),
+        (["--exit-map", "1:0"], {}, False),
+    ],
+    ids=["nothing", "verbose", "inherited", "stop-delay", "grace", "forward", "rewrite", "stop-all", "exit-map"],
+)
+def test_a_nested_reaper_runs_in_place_only_when_its_command_line_gives_nothing_to_apply(options, env, in_place):
+    result = run(as_pid1([*REAPER, *REAPER, *options, "sh", "-c", "echo $PPID"]), env=environment(**env))
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout == "1\n") is in_place

@@ -54,9 +54,13 @@ def main(args=None):
         return _print(f"reaper {__version__}\n")
     command = options.pop("command")
     if posix.getpid() != 1 and _proc.reaper_above(environment.get("REAPER", "")):
+        own = [option.spellings[-1] for option in OPTIONS if option.key in options["given"] and option.supervises]
+        if not own:  # what it inherited, the reaper above applies
+            if options["verbose"]:
+                say(f"reaper {environment['REAPER']} already runs above, running {command[0]} in place")
+            return replace_process(command)
         if options["verbose"]:
-            say(f"reaper {environment['REAPER']} already runs above, running {command[0]} in place")
-        return replace_process(command)
+            say(f"reaper {environment['REAPER']} already runs above, supervising {command[0]} for {' '.join(own)}")
     status = supervise(
         command,
         grace=options["grace"],
@@ -93,7 +97,8 @@ def _print(text):
 def parse(args, environ):
     """Read the command line ``args`` and the ``environ`` mapping into a dict of options.
 
-    Keys: ``command`` (a list) and one per entry of :data:`OPTIONS`: ``grace``
+    Keys: ``command`` (a list), ``given`` (the set of the keys of the options
+    given on the command line) and one per entry of :data:`OPTIONS`: ``grace``
     and ``stop_delay`` (float seconds), ``forward`` (``"group"`` or
     ``"child"``), ``rewrite`` (a dict of signal numbers), ``exit_map`` (a
     dict of exit statuses), ``verbose``, ``stop_all``, ``help`` and
@@ -125,7 +130,7 @@ def parse(args, environ):
             value = args[index]
         given.setdefault(option.key, []).append((name, value))
         index += 1
-    options = {"command": args[index:]}
+    options = {"command": args[index:], "given": set(given)}
     for option in OPTIONS:
         options[option.key] = option.value(given.get(option.key, ()), environ)
     if not (options["help"] or options["version"]):
@@ -140,9 +145,22 @@ class _Option:
     """One option of the command line: its spellings, its environment variable, how its value is
     read, its default, and its entry in the usage text."""
 
-    __slots__ = ("default", "help", "key", "metavar", "read", "repeatable", "shown", "spellings", "variable")
+    __slots__ = (
+        "default",
+        "help",
+        "key",
+        "metavar",
+        "read",
+        "repeatable",
+        "shown",
+        "spellings",
+        "supervises",
+        "variable",
+    )
 
-    def __init__(self, key, spellings, help, *, metavar=None, variable=None, shown="", read=None, default=None):
+    def __init__(
+        self, key, spellings, help, *, metavar=None, variable=None, shown="", read=None, default=None, supervises=True
+    ):
         self.key = key
         self.spellings = spellings
         self.help = help
@@ -155,6 +173,9 @@ class _Option:
         """``read(source, text)`` turns a value into the option's; for a repeatable option, one entry."""
         self.default = default
         self.repeatable = isinstance(read, _Entries)
+        self.supervises = supervises
+        """Given on the command line of a reaper under another reaper, the option makes it supervise
+        COMMAND as a subreaper to apply it, rather than run COMMAND in place."""
 
     def value(self, given, environ):
         """The option's value from what the command line ``given`` (``(spelling, text)`` pairs) and ``environ``."""
@@ -324,6 +345,7 @@ OPTIONS = (
         shown="=1",
         read=_switch,
         default=False,
+        supervises=False,
     ),
     _Option("version", ("-V", "--version"), "print the version and exit", read=_switch, default=False),
     _Option("help", ("-h", "--help"), "print this help and exit", read=_switch, default=False),
