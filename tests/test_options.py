@@ -28,6 +28,9 @@ def test_defaults():
         "stop_delay": 0.0,
         "stop_all": False,
         "exit_map": {},
+        "user": None,
+        "pdeathsig": None,
+        "cpu_count": None,
         "help": False,
         "version": False,
     }
@@ -93,6 +96,14 @@ def test_double_dash_ends_options():
         ([], {"REAPER_DEBUG": "true"}, "verbose", True),
         ([], {"REAPER_DEBUG": "0"}, "verbose", False),
         ([], {"REAPER_DEBUG": ""}, "verbose", False),
+        (["--user", "app:staff"], {"REAPER_USER": "root"}, "user", "app:staff"),
+        ([], {"REAPER_USER": "1000"}, "user", "1000"),
+        ([], {"REAPER_USER": ""}, "user", None),
+        (["--pdeathsig=TERM"], {}, "pdeathsig", 15),
+        ([], {"REAPER_PDEATHSIG": "SIGUSR1"}, "pdeathsig", 10),
+        (["--cpu-count", "quota"], {}, "cpu_count", "quota"),
+        ([], {"REAPER_CPU_COUNT": "quota"}, "cpu_count", "quota"),
+        ([], {"REAPER_CPU_COUNT": ""}, "cpu_count", None),
     ],
 )
 def test_option_and_variable_values(args, env, key, expected):
@@ -145,6 +156,12 @@ def test_option_and_variable_values(args, env, key, expected):
         (["--bogus"], {}, "--bogus"),
         (["-x"], {}, "-x"),
         (["--verbose=1"], {}, "--verbose=1"),
+        (["--user", ""], {}, "--user"),
+        ([], {"REAPER_USER": "app:"}, "REAPER_USER"),
+        (["--pdeathsig", "KILL"], {}, "--pdeathsig"),
+        ([], {"REAPER_PDEATHSIG": "NOPE"}, "REAPER_PDEATHSIG"),
+        (["--cpu-count", "max"], {}, "--cpu-count"),
+        ([], {"REAPER_CPU_COUNT": "1"}, "REAPER_CPU_COUNT"),
     ],
 )
 def test_bad_values_name_the_option_or_variable(args, env, named):
@@ -328,6 +345,12 @@ def test_help_and_version():
         "REAPER_STOP_ALL",
         "--exit-map",
         "REAPER_EXIT_MAP",
+        "--user",
+        "REAPER_USER",
+        "--pdeathsig",
+        "REAPER_PDEATHSIG",
+        "--cpu-count",
+        "REAPER_CPU_COUNT",
     ):
         assert word in helped.stdout
     version = subprocess.run([*REAPER, "--version"], capture_output=True, text=True, timeout=30)

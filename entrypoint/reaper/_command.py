@@ -25,8 +25,9 @@ options (each has an environment variable; the option wins):
 """
 _USAGE_TAIL = """
 exit status: COMMAND's own, 128+N when signal N killed it, 127 when COMMAND
-is not found, 126 when it cannot be run (each mapped by --exit-map), 2 for a
-usage error.
+is not found, 126 when it cannot be run (or not as --user: the reaper may not
+change ids) (each mapped by --exit-map), 2 for a usage error or an unknown
+--user.
 """
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -42,6 +43,7 @@ class UsageError(Exception):
 
 def main(args=None):
     """Run the command line ``args`` (default ``sys.argv[1:]``) and return the exit status."""
+    parent = posix.getppid()  # first: the parent whose death --pdeathsig is about
     environment = environ()
     try:
         options = parse(sys.argv[1:] if args is None else args, environment)
@@ -61,6 +63,27 @@ def main(args=None):
             return replace_process(command)
         if options["verbose"]:
             say(f"reaper {environment['REAPER']} already runs above, supervising {command[0]} for {' '.join(own)}")
+    user = None
+    if options["user"]:
+        from reaper import _identity  # read only when used, as every module of an option
+
+        try:
+            user = _identity.look_up("--user" if "user" in options["given"] else "REAPER_USER", options["user"])
+        except LookupError as error:
+            say(str(error))
+            return 2
+        if user.is_current():  # a nested reaper that inherited REAPER_USER: the reaper above dropped already
+            user = None
+        else:
+            environment.update((name, value) for name, value in user.environment.items() if not environment.get(name))
+    if options["cpu_count"] == "quota" and not environment.get("PYTHON_CPU_COUNT"):
+        from reaper._cpu import quota_count
+
+        count = quota_count()
+        if count is not None:
+            environment["PYTHON_CPU_COUNT"] = str(count)
+        if options["verbose"]:
+            say(f"CPU quota: {count or 'none'}, PYTHON_CPU_COUNT={environment.get('PYTHON_CPU_COUNT', '(unset)')}")
     status = supervise(
         command,
         grace=options["grace"],
@@ -69,6 +92,9 @@ def main(args=None):
         verbose=options["verbose"],
         stop_delay=options["stop_delay"],
         stop_all=options["stop_all"],
+        env=environment,
+        user=user,
+        parent_death=(options["pdeathsig"], parent) if options["pdeathsig"] else None,
     )
     return options["exit_map"].get(status, status)
 
@@ -236,6 +262,23 @@ def _one_of(*words):
     return read
 
 
+def _user(source, text):
+    name, has_group, group = text.partition(":")
+    if not name or (has_group and not group) or ":" in group:
+        raise UsageError(f"{source}: expected USER or USER:GROUP (names or numeric ids), got {text!r}")
+    return text
+
+
+def _forwarded_signal(source, text):
+    try:
+        signum = parse_signal(text)
+    except ValueError:
+        raise UsageError(f"{source}: expected a signal name or number, got {text!r}") from None
+    if signum not in CATCHABLE or signum == _signal.SIGCHLD:
+        raise UsageError(f"{source}: {signal_name(signum)} cannot be received and forwarded")
+    return signum
+
+
 def _switch(source, text):
     word = text.strip().lower()
     if word not in _TRUE | _FALSE:
@@ -336,6 +379,33 @@ OPTIONS = (
         variable="REAPER_EXIT_MAP",
         shown="=FROM:TO,FROM:TO",
         read=_Entries(_exit_map_entry),
+    ),
+    _Option(
+        "user",
+        ("--user",),
+        "run COMMAND as USER (a name or uid) with its groups, or with GROUP (a name or gid) as its"
+        " group, as gosu does; the reaper keeps its own ids",
+        metavar="USER[:GROUP]",
+        variable="REAPER_USER",
+        read=_user,
+    ),
+    _Option(
+        "pdeathsig",
+        ("--pdeathsig",),
+        "when the process that started the reaper dies, handle SIGNAL as if received: forward it, then shut down",
+        metavar="SIGNAL",
+        variable="REAPER_PDEATHSIG",
+        read=_forwarded_signal,
+    ),
+    _Option(
+        "cpu_count",
+        ("--cpu-count",),
+        "set PYTHON_CPU_COUNT for COMMAND (read by Python 3.13+) to the cgroup's CPU limit in whole CPUs,"
+        " unless it is set already; no limit sets nothing",
+        metavar="quota",
+        variable="REAPER_CPU_COUNT",
+        shown="=quota",
+        read=_one_of("quota"),
     ),
     _Option(
         "verbose",
