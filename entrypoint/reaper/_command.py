@@ -75,7 +75,7 @@ def main(args=None):
         if user.is_current():  # a nested reaper that inherited REAPER_USER: the reaper above dropped already
             user = None
         else:
-            environment.update((name, value) for name, value in user.environment.items() if not environment.get(name))
+            user.fill(environment)
     if options["cpu_count"] == "quota" and not environment.get("PYTHON_CPU_COUNT"):
         from reaper._cpu import quota_count
 

@@ -34,6 +34,18 @@ class Identity:
             and sorted(set(posix.getgroups())) == self.groups
         )
 
+    def fill(self, environment):
+        """Set ``HOME``, ``USER`` and ``LOGNAME`` in ``environment`` from the passwd entry, unless it sets them.
+
+        A value that describes this process's own user counts as unset: Docker
+        sets ``HOME=/root`` for a container that starts as root, and that is
+        not the home of the user the command runs as.
+        """
+        own = look_up("", str(posix.getuid())).environment
+        for name, value in self.environment.items():
+            if not environment.get(name) or environment[name] == own.get(name):
+                environment[name] = value
+
     def become(self):
         """Take these groups, then this gid, then this uid: real, effective and saved alike, so a
         process that runs afterwards cannot take the old ones back.  Raises OSError (EPERM) when
