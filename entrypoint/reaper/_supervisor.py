@@ -60,6 +60,9 @@ def supervise(
     verbose=False,
     stop_delay=0.0,
     stop_all=False,
+    env=None,
+    user=None,
+    parent_death=None,
 ):
     """Run ``argv`` under this process as its reaper and return the exit status to leave with.
 
@@ -72,6 +75,13 @@ def supervise(
     forwarded (a second SIGTERM or a SIGINT ends the wait; other signals go
     on as usual).  With ``stop_all``, a forwarded SIGTERM goes to every
     process the shutdown is for as well, in the same pass as to the command.
+    ``env`` is the command's environment (default this process's).  With
+    ``user`` (an :class:`reaper._identity.Identity`) the command drops to
+    its ids and groups between the fork and the exec; when it may not, it
+    says so and exits 126 without running.  With ``parent_death``, ``(signal,
+    pid of the parent this process started with)``, the kernel sends the
+    signal when that parent dies, and it is handled as if received: when
+    the parent is already gone, at once.
 
     When ``argv`` cannot be run, says why on stderr and returns 127 (not
     found) or 126 (any other reason).  Signals stay blocked on return: the
@@ -91,11 +101,13 @@ def supervise(
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
         if not _proc.sees_this_namespace():
             say("cannot see its descendants (/proc is another PID namespace's), will stop its command's group only")
+    if parent_death is not None:
+        _watch_parent(*parent_death)
     _proc.default_glibc_signals()  # here, once: the command inherits what this process has
-    env = environ()
+    env = environ() if env is None else dict(env)
     env[marker] = str(posix.getpid())
     try:
-        child = _spawn(argv, env)
+        child = _spawn(argv, env, user)
     except OSError as error:
         return exec_failure(argv[0], error)
     posix.chdir("/")
@@ -110,6 +122,18 @@ def supervise(
         log(f"command {child} is gone, exit status {status}")
     _shut_down(left, grace, log)
     return status
+
+
+def _watch_parent(signum, parent):
+    """Have ``signum`` come when ``parent`` dies; queued to this process at once when it has died already
+    (the kernel sends nothing for a parent that died before the prctl), so it is handled as received."""
+    try:
+        _proc.set_parent_death_signal(signum)
+    except OSError as error:
+        say(f"cannot set the parent-death signal, {signal_name(signum)} will not come: {error.strerror}")
+        return
+    if posix.getppid() != parent:
+        _proc.queue_signal(signum)  # SI_QUEUE: forwarded, unlike the SIGPIPE of our own write
 
 
 def replace_process(argv, env=None):
@@ -241,7 +265,7 @@ def logger(verbose):
     return say if verbose else None
 
 
-def _spawn(argv, env):
+def _spawn(argv, env, user=None):
     # Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
     # ignored in the child, and does not run a file without #! under /bin/sh.
     # The child gets every signal at its default (default_glibc_signals, then
@@ -258,6 +282,12 @@ def _spawn(argv, env):
             if terminal is not None:
                 # Before the exec: an interactive shell that starts in the background stops itself with SIGTTIN.
                 posix.tcsetpgrp(terminal, posix.getpid())
+            if user is not None:
+                try:
+                    user.become()
+                except OSError as error:
+                    say(f"cannot run {argv[0]} as user {user}: {error.strerror}")
+                    posix._exit(126)
             status = _exec_with_defaults(argv, env)
         except OSError as error:
             status = exec_failure(argv[0], error)
@@ -346,7 +376,7 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
             if status is not None:
                 return status
             continue
-        if info.si_pid == me:  # the SIGPIPE or SIGXFSZ of our own write: not the command's business
+        if info.si_pid == me and info.si_code != _SI_QUEUE:  # the SIGPIPE or SIGXFSZ of our own write
             continue
         if held_until is not None and signum in (_signal.SIGTERM, _signal.SIGINT):
             held_until = None
@@ -424,6 +454,8 @@ def _reap(main_pid, log, job_control=False):
 _WAIT_FLAGS = posix.WNOHANG | posix.WUNTRACED
 _names_reaped = True
 """Whether -v names each reaped process: until ``waitid`` fails (see :func:`_wait_naming`)."""
+_SI_QUEUE = -1
+"""si_code of a signal sent with sigqueue: by this process to itself on purpose (_watch_parent), not by a write."""
 
 
 def _wait_naming():
