@@ -53,6 +53,17 @@ def stop_seconds(container, timeout):
     return time.monotonic() - started, container.wait(timeout=30)["StatusCode"]
 
 
+def proc_stat(pid):
+    """The command name of ``pid`` and the fields of its ``/proc/PID/stat`` after it, from the state on
+    (``fields[0]`` is the state, ``fields[1]`` the parent pid, as proc(5) numbers them less 3).
+
+    The name is everything between the first ``(`` and the last ``)``: it may itself hold spaces and
+    parentheses.  FileNotFoundError once ``pid`` is gone (reaped).
+    """
+    head, fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)
+    return head.split("(", 1)[1], fields.split()
+
+
 def children(pid):
     """The pids of the children of ``pid``."""
     found = []

@@ -15,6 +15,7 @@ import termios
 from pathlib import Path
 
 from support import HELPERS
+from workloads import proc_stat
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 """Run the rest of the command line as the unprivileged user nobody."""
@@ -82,7 +83,7 @@ def file_size_limit(limit):
 
 def cpu_seconds(pid):
     """User plus system CPU time of ``pid`` so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    _, fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

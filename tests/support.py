@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from workloads import APP_AS_PID1, wait_for
+from workloads import APP_AS_PID1, proc_stat, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).parent / "helpers"
@@ -87,10 +87,9 @@ def without_emulator(words, emulated):
 def is_alive(pid):
     """Whether ``pid`` exists and is not a zombie."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return proc_stat(pid)[1][0] != "Z"
     except FileNotFoundError:
         return False
-    return stat.rsplit(") ", 1)[1][0] != "Z"
 
 
 def environment(**changes):
@@ -148,10 +147,9 @@ def _sleep_holds_the_foreground():
     """Whether a ``sleep`` is the foreground process group of its terminal (seen from the host)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            name, fields = stat.read_text().rsplit(") ", 1)
+            name, fields = proc_stat(stat.parent.name)
         except OSError:
             continue
-        fields = fields.split()
-        if name.endswith("(sleep") and fields[0] != "Z" and fields[2] == fields[5]:
+        if name == "sleep" and fields[0] != "Z" and fields[2] == fields[5]:
             return True
     return False

@@ -42,7 +42,7 @@ from support import (
     run,
     running,
 )
-from workloads import namespace_pid1, wait_for
+from workloads import namespace_pid1, proc_stat, wait_for
 
 WHERE = pytest.mark.parametrize("wrap", [as_pid1, list], ids=["pid1", "subreaper"])
 
@@ -266,7 +266,7 @@ def _child_of(pid):
 
 
 def _state(pid):
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+    return proc_stat(pid)[1][0]
 
 
 def _stopped_child(pid):
