@@ -9,6 +9,15 @@ from pathlib import Path
 APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
 """A Python app that runs its arguments and waits for that child only, as apps run as PID 1 do: it reaps no orphan."""
 
+NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+"""Run the rest of the command line as PID 1 of a new PID namespace, with its own /proc; the namespace
+dies with ``unshare``."""
+
+
+def as_pid1(argv):
+    """``argv`` run as PID 1 of a new PID namespace; the namespace dies with ``unshare``."""
+    return [*NEW_PID_NAMESPACE, *argv]
+
 
 def orphan_storm(count):
     """A shell script that makes ``count`` orphans, then prints ``zombies=N``: the zombies

@@ -15,7 +15,7 @@ import termios
 from pathlib import Path
 
 from support import HELPERS
-from workloads import proc_stat
+from workloads import NEW_PID_NAMESPACE, proc_stat
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 """Run the rest of the command line as the unprivileged user nobody."""
@@ -32,7 +32,7 @@ REAPER_AS_NOBODY = [
 PRINT_SIGNALS_AS_NOBODY = [SYSTEM_PYTHON, str(HELPERS / "print_signals.py")]
 WITHOUT_KILL = ["setpriv", "--bounding-set", "-kill", "--inh-caps", "-kill"]
 """Root without CAP_KILL (docker's --cap-drop ALL): it may not signal another user's process."""
-FOREIGN_PROC_NAMESPACE = ["unshare", "--pid", "--fork", "--kill-child"]
+FOREIGN_PROC_NAMESPACE = [word for word in NEW_PID_NAMESPACE if word != "--mount-proc"]
 """A new PID namespace that keeps the host's ``/proc``: its pids name other processes."""
 
 

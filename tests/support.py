@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from workloads import APP_AS_PID1, proc_stat, wait_for
+from workloads import APP_AS_PID1, NEW_PID_NAMESPACE, as_pid1, proc_stat, wait_for  # noqa: F401  (support's names)
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).parent / "helpers"
@@ -20,7 +20,6 @@ PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
 REAPER = [sys.executable, "-m", "reaper"]
 NON_REAPING_PID1 = [sys.executable, *APP_AS_PID1[1:]]
 """A PID 1 that waits for its own child only, as an application run as PID 1 does."""
-NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 
 def _host_pythons():
@@ -54,11 +53,6 @@ def running(argv, **options):
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)
-
-
-def as_pid1(argv):
-    """``argv`` run as PID 1 of a new PID namespace; the namespace dies with ``unshare``."""
-    return [*NEW_PID_NAMESPACE, *argv]
 
 
 def read_line(stream, timeout=10):

@@ -185,8 +185,7 @@ def _read(path):
 def test_the_sigkill_pass_repeats_until_a_forker_has_nothing_left(wrap):
     result = run(wrap([*REAPER, "--grace", "0.5", "sh", "-c", FORKER]))
     assert result.returncode == 3
-    time.sleep(0.2)
-    assert _sleepers() == []
+    wait_for(lambda: not _sleepers(), what="the forker's sleepers to be gone")  # killed: gone at once
     assert "left behind" not in result.stderr
 
 
