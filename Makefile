@@ -32,8 +32,9 @@ lint: $(BIN)/.installed
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
 
+# A file's tests in one process (--dist loadfile): some look for their own processes host-wide.
 check: lint
-	$(BIN)/python -m pytest -m "not engine"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not engine"
 
 test: lint engine
 	$(BIN)/python -m pytest

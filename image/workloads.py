@@ -9,6 +9,15 @@ from pathlib import Path
 APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
 """A Python app that runs its arguments and waits for that child only, as apps run as PID 1 do: it reaps no orphan."""
 
+NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+"""Run the rest of the command line as PID 1 of a new PID namespace, with its own /proc; the namespace
+dies with ``unshare``."""
+
+
+def as_pid1(argv):
+    """``argv`` run as PID 1 of a new PID namespace; the namespace dies with ``unshare``."""
+    return [*NEW_PID_NAMESPACE, *argv]
+
 
 def orphan_storm(count):
     """A shell script that makes ``count`` orphans, then prints ``zombies=N``: the zombies
@@ -51,6 +60,17 @@ def stop_seconds(container, timeout):
     started = time.monotonic()
     container.stop(timeout=timeout)
     return time.monotonic() - started, container.wait(timeout=30)["StatusCode"]
+
+
+def proc_stat(pid):
+    """The command name of ``pid`` and the fields of its ``/proc/PID/stat`` after it, from the state on
+    (``fields[0]`` is the state, ``fields[1]`` the parent pid, as proc(5) numbers them less 3).
+
+    The name is everything between the first ``(`` and the last ``)``: it may itself hold spaces and
+    parentheses.  FileNotFoundError once ``pid`` is gone (reaped).
+    """
+    head, fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)
+    return head.split("(", 1)[1], fields.split()
 
 
 def children(pid):

@@ -47,7 +47,7 @@ from support import (
     run,
     running,
 )
-from workloads import namespace_pid1, wait_for
+from workloads import namespace_pid1, proc_stat, wait_for
 
 WHERE = pytest.mark.parametrize("wrap", [as_pid1, list], ids=["pid1", "subreaper"])
 
@@ -190,8 +190,7 @@ def _read(path):
 def test_the_sigkill_pass_repeats_until_a_forker_has_nothing_left(wrap):
     result = run(wrap([*REAPER, "--grace", "0.5", "sh", "-c", FORKER]))
     assert result.returncode == 3
-    time.sleep(0.2)
-    assert _sleepers() == []
+    wait_for(lambda: not _sleepers(), what="the forker's sleepers to be gone")  # killed: gone at once
     assert "left behind" not in result.stderr
 
 
@@ -268,7 +267,7 @@ def _child_of(pid):
 
 
 def _state(pid):
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+    return proc_stat(pid)[1][0]
 
 
 def _stopped_child(pid):
