@@ -2,7 +2,6 @@
 checks one promise, as PID 1 of a new namespace and as a subreaper where both apply."""
 
 import errno
-import importlib.util
 import os
 import re
 import signal
@@ -39,7 +38,6 @@ from support import (
     PRINT_SIGNALS,
     PROMPT,
     REAPER,
-    ROOT,
     as_pid1,
     environment,
     is_alive,
@@ -378,11 +376,10 @@ def test_a_subreaper_stopped_with_its_command_leaves_nothing_running():
 
 
 def _image_launcher(prefix):
-    """The image's launcher laid out under ``prefix`` as bench/run.py lays it out, on this interpreter."""
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench.install_reaper(SYSTEM_PYTHON, prefix)
+    """The image's launcher laid out under ``prefix`` as the benchmarks lay it out, on this interpreter."""
+    from measure import install_reaper
+
+    return install_reaper(SYSTEM_PYTHON, prefix)
 
 
 @pytest.mark.parametrize("launcher", ["image launcher", "console script"])
