@@ -160,18 +160,25 @@ def start(config):
     import signal
 
     previous = signal.getsignal(signal.SIGCHLD)
+    chained = previous if callable(previous) else None
 
     def on_sigchld(signum, frame):
-        _children.wake_up()  # a lock released, never a descriptor: the program may close any of them
-        if callable(previous):
-            previous(signum, frame)
+        # Few instructions and no call of Python code: another handler of the program may raise between any two.
+        try:
+            _children.wake.release()  # a lock, never a descriptor: the program may close any of them
+        except RuntimeError:  # woken already
+            pass
+        except SystemError:  # released, but CPython ran this handler with another handler's exception pending
+            pass
+        if chained is not None:
+            chained(signum, frame)
 
     _track_creators()
     # SIGCHLD blocked in the main thread: no handler runs, so the thread also looks again now and then.
     _children.activate(blind=signal.SIGCHLD in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
     if previous != signal.SIG_IGN:
         signal.signal(signal.SIGCHLD, on_sigchld)
-        if not callable(previous):  # SIG_DFL interrupted no system call: neither does the library's handler
+        if chained is None:  # SIG_DFL interrupted no system call: neither does the library's handler
             signal.siginterrupt(signal.SIGCHLD, False)
     threading.Thread(target=_reap_forever, args=(_children, config, log), name="reaper", daemon=True).start()
 
