@@ -1,5 +1,6 @@
-"""Fixtures: the Docker engine, and the images under test built from the working tree."""
+"""Fixtures: the Docker engine, Podman, and the images under test built from the working tree."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +28,12 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "image" in metafunc.fixturenames:
         given = metafunc.config.getoption("--image")
-        metafunc.parametrize("image", given or TESTED_TARGETS, indirect=True, scope="session")
+        targets = given or TESTED_TARGETS
+        # A module may run its tests on FULL_TARGETS only, but those marked every_target on every target.
+        full = getattr(metafunc.module, "FULL_TARGETS", None)
+        if full and not given and not metafunc.definition.get_closest_marker("every_target"):
+            targets = [target for target in targets if target in full]
+        metafunc.parametrize("image", targets, indirect=True, scope="session")
 
 
 EMULATION_LIMITS = {
@@ -125,20 +131,30 @@ class _Image:
         self.emulated = f"linux/{built.attrs['Architecture']}" != build.native_platform()
 
 
-@pytest.fixture
-def containers(docker_client):
-    """Start containers with ``containers(image, command, **run_options)``; all are removed afterwards."""
+def _starting(run, ready):
+    """Yield a function that starts a container with ``run``, waits until ``ready(container)`` returns
+    and hands it back; remove every container it started when resumed."""
     started = []
 
-    def start(image, command=None, **options):
-        container = docker_client.containers.run(image, command, detach=True, **options)
+    def start(*arguments, **options):
+        container = run(*arguments, **options)
         started.append(container)
-        _wait_for_the_reapers_child(container)
+        ready(container)
         return container
 
     yield start
     for container in started:
         container.remove(force=True)
+
+
+@pytest.fixture
+def containers(docker_client):
+    """Start containers with ``containers(image, command, **run_options)``; all are removed afterwards."""
+
+    def run(image, command=None, **options):
+        return docker_client.containers.run(image, command, detach=True, **options)
+
+    yield from _starting(run, _wait_for_the_reapers_child)
 
 
 def _wait_for_the_reapers_child(container, timeout=120):
@@ -155,5 +171,88 @@ def _wait_for_the_reapers_child(container, timeout=120):
             return True
         pid1 = next((process for process in processes if "/usr/local/bin/reaper" in process[2]), None)
         return pid1 is None or any(process[1] == pid1[0] for process in processes)
+
+    workloads.wait_for(ready, timeout, "the reaper's command to start")
+
+
+@pytest.fixture(scope="session")
+def podman_host():
+    """Podman ready to run containers as root and rootless (``image/ensure-podman.sh``): a failure, with
+    one line, when it cannot be made ready."""
+    import engines
+
+    script = ROOT / "image" / "ensure-podman.sh"
+    done = subprocess.run(["sh", str(script), engines.ROOTLESS_USER], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        pytest.fail(f"Podman is not ready: {reason} (`make engine` installs it)", pytrace=False)
+
+
+@pytest.fixture(scope="session", params=["podman", "rootless podman"], ids=["rootful", "rootless"])
+def engine(request, podman_host):
+    """Podman as root, and rootless as an ordinary user with subordinate ids."""
+    import engines
+
+    return {"podman": engines.PODMAN, "rootless podman": engines.ROOTLESS_PODMAN}[request.param]
+
+
+@pytest.fixture(scope="session")
+def loaded():
+    """``loaded(engine, docker_image)``: the id of the Docker engine's image in ``engine``, copied
+    there the first time (a failure with one line when it cannot be)."""
+    import engines
+
+    def load(engine, docker_image):
+        image_id = docker_image.id.removeprefix("sha256:")
+        try:
+            engine("image", "exists", image_id)
+        except engines.EngineError:
+            try:
+                engine.load_from_docker(image_id)
+            except engines.EngineError as error:
+                pytest.fail(f"{docker_image.tags or image_id} cannot be loaded into {engine}: {error}", pytrace=False)
+        return image_id
+
+    return load
+
+
+@pytest.fixture
+def podman_image(engine, image, loaded):
+    """The image under test, in Podman."""
+    return loaded(engine, image.built)
+
+
+@pytest.fixture
+def podman_base(engine, image, loaded):
+    """The bare base of the image under test, in Podman: the control."""
+    return loaded(engine, image.base)
+
+
+@pytest.fixture
+def engine_containers():
+    """Start containers with ``engine_containers(engine, image, command, **run_options)`` (the Docker SDK's
+    options, see engines.run_flags); all are removed afterwards."""
+
+    def run(engine, image, command=None, **options):
+        return engine.run(image, command, **options)
+
+    yield from _starting(run, _wait_for_a_child_of_pid1)
+
+
+def _wait_for_a_child_of_pid1(container, timeout=120):
+    """Return once a reaper as PID 1 has spawned its command (so it handles signals), or PID 1 is
+    something else, or the container has exited: as ``_wait_for_the_reapers_child``, seen from the host."""
+    import workloads
+
+    def ready():
+        pid = int(container.engine("inspect", "--format", "{{.State.Pid}}", container.id))
+        try:
+            return (
+                pid == 0
+                or b"/usr/local/bin/reaper" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+                or workloads.children(pid)
+            )
+        except FileNotFoundError:  # exited meanwhile
+            return True
 
     workloads.wait_for(ready, timeout, "the reaper's command to start")
