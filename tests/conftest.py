@@ -19,6 +19,9 @@ TESTED_TARGETS = [
 ]
 """The bake targets built and tested here, one per Python, each on an offline base when no registry
 answers (build.OFFLINE_BASES), on this machine's platform or, after an @, another one under emulation."""
+RELEASE_TARGET = "py313-trixie"
+RELEASE_IMAGES = [f"{RELEASE_TARGET}@linux/amd64", f"{RELEASE_TARGET}@linux/arm64"]
+"""The target pushed to a registry as one multi-platform tag, and its images, one per platform of a release."""
 
 
 def pytest_addoption(parser):
@@ -86,6 +89,8 @@ def bases(request, docker_client):
     except build.BuildError as error:
         pytest.fail(str(error), pytrace=False)
     params = {getattr(item, "callspec", None) and item.callspec.params.get("image") for item in request.session.items}
+    if any("release_images" in item.fixturenames for item in request.session.items):
+        params.update(RELEASE_IMAGES)
     jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in targets)
     chosen = build.choose_bases(docker_client, [(targets[name], platform) for name, platform in jobs])
     return dict(zip(jobs, chosen, strict=True))
@@ -97,8 +102,6 @@ def image(request, docker_client, bases):
     A target whose base cannot be had here fails its tests with one line saying why."""
     import docker
 
-    import build
-
     name, platform = _target_and_platform(request.param)
     if (name, platform) not in bases:
         given = docker_client.images.get(request.param)
@@ -107,14 +110,28 @@ def image(request, docker_client, bases):
             return _Image(given, base=docker_client.images.get(base))
         except docker.errors.ImageNotFound:  # built by buildx, whose base is not in the engine's store
             return _Image(given, base=docker_client.images.pull(base))
+    return _build(docker_client, bases, request.param)
+
+
+@pytest.fixture(scope="session")
+def release_images(docker_client, bases):
+    """``{platform: image}``: RELEASE_TARGET built for every platform of a release, from the working tree."""
+    return {param.partition("@")[2]: _build(docker_client, bases, param) for param in RELEASE_IMAGES}
+
+
+def _build(docker_client, bases, param):
+    """Build the image of ``param`` (``py313-trixie``, ``py313-trixie@linux/arm64``) on its base."""
+    import build
+
+    name, platform = _target_and_platform(param)
     chosen = bases[name, platform].result()
     if isinstance(chosen, build.BuildError):
-        pytest.fail(f"{request.param}: not built: {chosen}", pytrace=False)
-    tag = f"python-reaper-test:{request.param.replace('@linux/', '-')}"
+        pytest.fail(f"{param}: not built: {chosen}", pytrace=False)
+    tag = f"python-reaper-test:{param.replace('@linux/', '-')}"
     try:
         built = build.build(docker_client, build.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
     except build.BuildError as error:
-        pytest.fail(f"{request.param}: not built: {error}", pytrace=False)
+        pytest.fail(f"{param}: not built: {error}", pytrace=False)
     return _Image(built, base=docker_client.images.get(chosen[0]))
 
 
