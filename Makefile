@@ -1,7 +1,8 @@
 # The set-up commands of the README, on a fresh Debian machine as root:
 #   make demo   build the image on the best base available and show it at work
-#   make test   lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test,
-#               with a Docker engine it starts if needed
+#   make check  lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test that needs
+#               no Docker (the tests marked `engine` by the fixtures they use are left out)
+#   make test   lint, then every test, with a Docker engine it starts if needed
 #   make bench  the reaper against tini, dumb-init and catatonit, side by side
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-
 	podman:podman runc:runc uidmap:newuidmap slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs \
 	skopeo:skopeo buildah:buildah docker-registry:docker-registry
 
-.PHONY: test demo bench lint engine build clean
+.PHONY: check test demo bench lint engine build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ lint: $(BIN)/.installed
 	$(BIN)/shellcheck image/ensure-host.sh image/ensure-podman.sh image/keepalive/tail .ci/run
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
+
+check: lint
+	$(BIN)/python -m pytest -m "not engine"
 
 test: lint engine
 	$(BIN)/python -m pytest

@@ -1,11 +1,30 @@
 # The one source of truth for what is built: Python versions, Debian suites,
 # platforms, attestations and tags. `docker buildx bake` evaluates it, here
-# (image/build.py reads it through `docker buildx bake --print`) as on GitHub.
+# (image/bake.py reads it through `docker buildx bake --print`) as on GitHub
+# (ci.yml's matrix is bake's list of targets and platforms).
 #
 # One target, generated for every Python on every suite: py311-trixie,
 # py311-bookworm, ... py315-bookworm. Tags follow the official python images:
-# VERSION-SUITE for each suite, plain VERSION on the default suite (trixie),
+# VERSION-SUITE for each suite, plain VERSION on the default suite (the first),
 # and 3, 3-SUITE and latest for the newest stable version.
+
+# The versions: adding a Python is one word here (and an offline base recipe
+# in image/offline.py for the machines that reach no registry).
+variable "PYTHONS" {
+  default = ["3.11", "3.12", "3.13", "3.14", "3.15"]
+}
+
+variable "SUITES" {
+  default = ["trixie", "bookworm"]
+}
+
+variable "PLATFORMS" {
+  default = ["linux/amd64", "linux/arm64"]
+}
+
+variable "NEWEST_STABLE" {
+  default = "3.15"
+}
 
 variable "REGISTRY" {
   default = "ghcr.io/org"
@@ -38,7 +57,7 @@ target "docker-metadata-action" {}
 target "_common" {
   inherits   = ["docker-metadata-action"]
   dockerfile = "Dockerfile"
-  platforms  = ["linux/amd64", "linux/arm64"]
+  platforms  = PLATFORMS
   attest     = ["type=sbom", "type=provenance,mode=max"]
   args = {
     REAPER_VERSION = "${REAPER_VERSION}"
@@ -51,18 +70,16 @@ target "image" {
   name     = "py${replace(python, ".", "")}-${suite}"
   inherits = ["_common"]
   matrix = {
-    python = ["3.11", "3.12", "3.13", "3.14", "3.15"]
-    suite  = ["trixie", "bookworm"]
+    python = PYTHONS
+    suite  = SUITES
   }
   args = {
     PYTHON_VERSION = python
     DEBIAN_SUITE   = suite
   }
-  # 3.15 is the newest Python of the matrix (tests/test_bake.py checks that
-  # the newest carries 3, 3-SUITE and latest).
   tags = [for tag in concat(
-    suite == "trixie" ? [python] : [],
+    suite == SUITES[0] ? [python] : [],
     ["${python}-${suite}"],
-    python == "3.15" ? concat(suite == "trixie" ? ["3"] : [], ["3-${suite}"], suite == "trixie" ? ["latest"] : []) : [],
+    python == NEWEST_STABLE ? concat(suite == SUITES[0] ? ["3"] : [], ["3-${suite}"], suite == SUITES[0] ? ["latest"] : []) : [],
   ) : "${REGISTRY}/${IMAGE}:${tag}"]
 }

@@ -11,7 +11,8 @@ import sys
 
 import docker
 
-from build import bake_targets, build, choose_base
+from bake import bake_targets, build
+from offline import choose_base
 from workloads import APP_AS_PID1, orphan_storm, stop_seconds, zombies_reported
 
 ORPHANS = 1000

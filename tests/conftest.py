@@ -1,27 +1,30 @@
 """Fixtures: the Docker engine, Podman, and the images under test built from the working tree."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "image")]  # the helpers, and the build and workloads modules
+from support import RELEASE_IMAGES, ROOT
 
-TESTED_TARGETS = [
-    "py311-bookworm",
-    "py312-bookworm",
-    "py313-trixie",
-    "py314-trixie",
-    "py315-trixie",
-    "py313-trixie@linux/arm64",
-]
-"""The bake targets built and tested here, one per Python, each on an offline base when no registry
-answers (build.OFFLINE_BASES), on this machine's platform or, after an @, another one under emulation."""
-RELEASE_TARGET = "py313-trixie"
-RELEASE_IMAGES = [f"{RELEASE_TARGET}@linux/amd64", f"{RELEASE_TARGET}@linux/arm64"]
-"""The target pushed to a registry as one multi-platform tag, and its images, one per platform of a release."""
+EMULATED_SUITE = "trixie"
+"""The suite whose Debian python3 is also built for arm64 and tested under emulation."""
+
+
+def _tested_targets():
+    """The bake targets built and tested here: one per Python, each on the suite its offline base serves
+    (offline.OFFLINE_BASES), on this machine's platform; and, after an @, the target of EMULATED_SUITE's own
+    python3 on another platform under emulation.  Named as bake names the matrix's targets; the image
+    fixture fails a name bake does not have."""
+    import offline
+
+    names = {key: f"py{key[0].replace('.', '')}-{key[1]}" for key in offline.OFFLINE_BASES}
+    emulated = [
+        f"{names[key]}@linux/arm64"
+        for key, recipe in offline.OFFLINE_BASES.items()
+        if (recipe.suite, recipe.python) == (EMULATED_SUITE, "/usr/bin/python3")
+    ]
+    return [*names.values(), *emulated]
 
 
 def pytest_addoption(parser):
@@ -31,7 +34,7 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "image" in metafunc.fixturenames:
         given = metafunc.config.getoption("--image")
-        targets = given or TESTED_TARGETS
+        targets = given or _tested_targets()
         # A module may run its tests on FULL_TARGETS only, but those marked every_target on every target.
         full = getattr(metafunc.module, "FULL_TARGETS", None)
         if full and not given and not metafunc.definition.get_closest_marker("every_target"):
@@ -48,8 +51,17 @@ EMULATION_LIMITS = {
 """Image tests that fail under qemu-user for qemu's reasons (a strict xfail: one that passes fails the run)."""
 
 
+TIERS = {"engine": {"docker_client", "bake_targets"}, "image": {"image"}}
+"""The marker of a test that uses one of these fixtures, directly or through another fixture: ``engine``
+when it needs Docker (its engine, or its buildx to evaluate the bake file), which `make check` leaves out;
+``image`` (also ``engine``) when it runs against an image of the matrix, which ci.yml runs per image."""
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
+        for marker, fixtures in TIERS.items():
+            if fixtures & set(item.fixturenames):
+                item.add_marker(marker)
         param = getattr(item, "callspec", None) and item.callspec.params.get("image", "")
         if param and "@" in param:  # another platform, under emulation: every step takes 10 to 50 times longer
             item.add_marker(pytest.mark.timeout(1200))
@@ -65,44 +77,56 @@ def docker_client():
     try:
         client = docker.from_env()
         client.ping()
+        return client
     except docker.errors.DockerException as error:
-        pytest.fail(f"no Docker engine answers ({error}); `make test` starts one", pytrace=False)
-    return client
+        reason = f"no Docker engine answers ({error}); `make test` starts one"
+    pytest.fail(reason, pytrace=False)  # outside the except: one line, not a chain of two
+
+
+@pytest.fixture(scope="session")
+def bake_targets():
+    """``{name: target}`` as ``docker buildx bake --print`` evaluates docker-bake.hcl, once a session;
+    where bake cannot run, the tests that use it fail with one line saying why."""
+    import bake
+
+    try:
+        return bake.bake_targets()
+    except bake.BuildError as error:
+        reason = str(error)
+    pytest.fail(reason, pytrace=False)
 
 
 def _target_and_platform(param):
     """``("py313-trixie", "linux/arm64")`` for ``py313-trixie@linux/arm64``; this machine's platform without an @."""
-    import build
+    import bake
 
     name, _, platform = param.partition("@")
-    return name, platform or build.native_platform()
+    return name, platform or bake.native_platform()
 
 
 @pytest.fixture(scope="session")
-def bases(request, docker_client):
+def bases(request, docker_client, bake_targets):
     """``{(target, platform): future of (base, kind) or BuildError}`` for every target the session's
     tests use: the offline bases missing from the engine are made in parallel, in the background."""
-    import build
+    import offline
 
-    try:
-        targets = build.bake_targets()
-    except build.BuildError as error:
-        pytest.fail(str(error), pytrace=False)
     params = {getattr(item, "callspec", None) and item.callspec.params.get("image") for item in request.session.items}
     if any("release_images" in item.fixturenames for item in request.session.items):
         params.update(RELEASE_IMAGES)
-    jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in targets)
-    chosen = build.choose_bases(docker_client, [(targets[name], platform) for name, platform in jobs])
+    jobs = sorted(job for job in map(_target_and_platform, filter(None, params)) if job[0] in bake_targets)
+    chosen = offline.choose_bases(docker_client, [(bake_targets[name], platform) for name, platform in jobs])
     return dict(zip(jobs, chosen, strict=True))
 
 
 @pytest.fixture(scope="session")
-def image(request, docker_client, bases):
+def image(request, docker_client, bases, bake_targets):
     """An image under test: a bake target built from the working tree, or one given with --image.
     A target whose base cannot be had here fails its tests with one line saying why."""
     import docker
 
     name, platform = _target_and_platform(request.param)
+    if not request.config.getoption("--image") and name not in bake_targets:
+        pytest.fail(f"{request.param}: the bake file has no such target", pytrace=False)
     if (name, platform) not in bases:
         given = docker_client.images.get(request.param)
         base = given.labels["org.opencontainers.image.base.name"]
@@ -110,27 +134,27 @@ def image(request, docker_client, bases):
             return _Image(given, base=docker_client.images.get(base))
         except docker.errors.ImageNotFound:  # built by buildx, whose base is not in the engine's store
             return _Image(given, base=docker_client.images.pull(base))
-    return _build(docker_client, bases, request.param)
+    return _build(docker_client, bases, bake_targets, request.param)
 
 
 @pytest.fixture(scope="session")
-def release_images(docker_client, bases):
+def release_images(docker_client, bases, bake_targets):
     """``{platform: image}``: RELEASE_TARGET built for every platform of a release, from the working tree."""
-    return {param.partition("@")[2]: _build(docker_client, bases, param) for param in RELEASE_IMAGES}
+    return {param.partition("@")[2]: _build(docker_client, bases, bake_targets, param) for param in RELEASE_IMAGES}
 
 
-def _build(docker_client, bases, param):
+def _build(docker_client, bases, bake_targets, param):
     """Build the image of ``param`` (``py313-trixie``, ``py313-trixie@linux/arm64``) on its base."""
-    import build
+    import bake
 
     name, platform = _target_and_platform(param)
     chosen = bases[name, platform].result()
-    if isinstance(chosen, build.BuildError):
+    if isinstance(chosen, bake.BuildError):
         pytest.fail(f"{param}: not built: {chosen}", pytrace=False)
     tag = f"python-reaper-test:{param.replace('@linux/', '-')}"
     try:
-        built = build.build(docker_client, build.bake_targets()[name], chosen[0], tags=[tag], platform=platform)
-    except build.BuildError as error:
+        built = bake.build(docker_client, bake_targets[name], chosen[0], tags=[tag], platform=platform)
+    except bake.BuildError as error:
         pytest.fail(f"{param}: not built: {error}", pytrace=False)
     return _Image(built, base=docker_client.images.get(chosen[0]))
 
@@ -139,13 +163,13 @@ class _Image:
     """A built image and the base image it was built on; ``emulated`` when it runs under qemu here."""
 
     def __init__(self, built, base):
-        import build
+        import bake
 
         self.built = built
         self.base = base
         # The id, not a tag: several checkouts on one engine rebuild the same tags.
         self.tag = built.id
-        self.emulated = f"linux/{built.attrs['Architecture']}" != build.native_platform()
+        self.emulated = f"linux/{built.attrs['Architecture']}" != bake.native_platform()
 
 
 def _starting(run, ready):
@@ -206,7 +230,7 @@ def podman_host():
 
 
 @pytest.fixture(scope="session", params=["podman", "rootless podman"], ids=["rootful", "rootless"])
-def engine(request, podman_host):
+def podman(request, podman_host):
     """Podman as root, and rootless as an ordinary user with subordinate ids."""
     import engines
 
@@ -234,20 +258,20 @@ def loaded():
 
 
 @pytest.fixture
-def podman_image(engine, image, loaded):
+def podman_image(podman, image, loaded):
     """The image under test, in Podman."""
-    return loaded(engine, image.built)
+    return loaded(podman, image.built)
 
 
 @pytest.fixture
-def podman_base(engine, image, loaded):
+def podman_base(podman, image, loaded):
     """The bare base of the image under test, in Podman: the control."""
-    return loaded(engine, image.base)
+    return loaded(podman, image.base)
 
 
 @pytest.fixture
-def engine_containers():
-    """Start containers with ``engine_containers(engine, image, command, **run_options)`` (the Docker SDK's
+def podman_containers():
+    """Start containers with ``podman_containers(engine, image, command, **run_options)`` (the Docker SDK's
     options, see engines.run_flags); all are removed afterwards."""
 
     def run(engine, image, command=None, **options):

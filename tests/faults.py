@@ -102,3 +102,26 @@ POSIX_SPAWNED = [
 """Run the rest of the command line through glibc's posix_spawn, as make and some of Python's
 subprocess calls do: the program starts with glibc's internal signal 32 (or 33) ignored."""
 """``TRACER + [pid]``: attach to ``pid`` with ptrace, put it in a group stop, hold it, then let it go on."""
+
+
+def denying(syscall, errno_name):
+    """A command line prefix under which the system call ``syscall`` (``waitid``, ``wait4``) fails with
+    ``errno_name`` (``EPERM``, ``ENOSYS``), as under a container runtime's seccomp profile."""
+    return [sys.executable, str(HELPERS / "deny_syscall.py"), syscall, errno_name]
+
+
+INHERITED = {
+    "SIGCHLD ignored": "signal.signal(signal.SIGCHLD, signal.SIG_IGN)",
+    "every signal ignored and blocked": (
+        "every = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}\n"
+        "for signum in every: signal.signal(signum, signal.SIG_IGN)\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, every)"
+    ),
+}
+"""Signal dispositions and masks a program can hand down through an exec (an ignored signal stays ignored)."""
+
+
+def inheriting(dispositions):
+    """A command line prefix that execs the rest with the :data:`INHERITED` ``dispositions`` (a key)."""
+    code = f"import os, signal, sys\n{INHERITED[dispositions]}\nos.execvp(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", code]

@@ -1,7 +1,9 @@
 """What the tests share: how to run the reaper, as PID 1 or not, and how to look at processes."""
 
 import contextlib
+import glob
 import os
+import re
 import select
 import subprocess
 import sys
@@ -10,12 +12,32 @@ from pathlib import Path
 
 from workloads import APP_AS_PID1, wait_for
 
+ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).parent / "helpers"
+ENTRYPOINT = str(ROOT / "entrypoint")
+RELEASE_TARGET = "py313-trixie"
+RELEASE_IMAGES = [f"{RELEASE_TARGET}@linux/amd64", f"{RELEASE_TARGET}@linux/arm64"]
+"""The bake target pushed to a registry as one multi-platform tag, and its images, one per platform of a release."""
+"""The directory that holds the reaper package: PYTHONPATH for another interpreter than the tests'."""
 PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
 REAPER = [sys.executable, "-m", "reaper"]
 NON_REAPING_PID1 = [sys.executable, *APP_AS_PID1[1:]]
 """A PID 1 that waits for its own child only, as an application run as PID 1 does."""
 NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def _host_pythons():
+    """(major, minor) of the interpreter of the tests and of every other one this host has (pyenv's, on the
+    development machines), read from pyenv's directory names: nothing runs while the tests are collected."""
+    found = {sys.executable: sys.version_info[:2]}
+    for python in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3")):
+        found[python] = tuple(map(int, re.match(r"(\d+)\.(\d+)", Path(python).parent.parent.name).groups()))
+    return found
+
+
+VERSIONS = _host_pythons()
+PYTHONS = [python for python, version in VERSIONS.items() if version >= (3, 11)]
+"""Every supported Python of this host, the tests' own first."""
 
 
 def run(argv, timeout=120, **options):

@@ -6,40 +6,35 @@ import sys
 
 import pytest
 
-import build
-from conftest import ROOT
+import bake
+import offline
+from support import ROOT
 
 
-@pytest.mark.parametrize("key", list(build.OFFLINE_BASES), ids="-".join)
+@pytest.mark.parametrize("key", list(offline.OFFLINE_BASES), ids="-".join)
 def test_each_offline_base_has_its_python_and_names_its_source(docker_client, bases, key):
     # ``bases`` first: it starts every base the session needs, in parallel, before these wait for theirs.
-    recipe = build.OFFLINE_BASES[key]
-    base = docker_client.images.get(build.offline_base(docker_client, recipe))
-    source = base.labels[build.SOURCE_LABEL]
-    assert source == build._plan(recipe, build.native_platform()).source
+    recipe = offline.OFFLINE_BASES[key]
+    base = docker_client.images.get(offline.offline_base(docker_client, recipe))
+    source = base.labels[offline.SOURCE_LABEL]
+    assert source == offline._plan(recipe, bake.native_platform()).source
     assert ("sid" in source) == (recipe.suite == "sid") and ("pyenv" in source) == (recipe.python == "pyenv")
     env = dict(variable.split("=", 1) for variable in base.attrs["Config"]["Env"])
     assert env["PYTHON_VERSION"].startswith(recipe.version + ".")
     assert base.attrs["Config"]["Cmd"] == ["python3"]
-    output = docker_client.containers.run(base.id, ["python3", "-c", build._SMOKE], remove=True)
+    output = docker_client.containers.run(base.id, ["python3", "-c", offline._SMOKE], remove=True)
     assert output.decode().strip() == env["PYTHON_VERSION"]
 
 
-def test_the_tested_targets_cover_every_python_of_the_matrix():
-    from conftest import TESTED_TARGETS
-
-    targets = build.bake_targets()
-    assert {targets[param.split("@")[0]]["args"]["PYTHON_VERSION"] for param in TESTED_TARGETS} == {
-        version for version, _ in build.OFFLINE_BASES
-    }
-    assert {
-        (targets[name]["args"]["PYTHON_VERSION"], targets[name]["args"]["DEBIAN_SUITE"])
-        for name in TESTED_TARGETS
-        if "@" not in name
-    } == set(build.OFFLINE_BASES)
+def test_every_python_of_the_matrix_has_an_offline_base_for_a_target_of_the_matrix(bake_targets):
+    # The image tests here take their targets from the offline bases: one per Python (conftest).
+    pairs = {(target["args"]["PYTHON_VERSION"], target["args"]["DEBIAN_SUITE"]) for target in bake_targets.values()}
+    assert set(offline.OFFLINE_BASES) <= pairs
+    assert {version for version, _ in offline.OFFLINE_BASES} == {version for version, _ in pairs}
 
 
-def test_without_pyenv_3_12_its_image_tests_fail_with_one_line(tmp_path):
+def test_without_pyenv_3_12_its_image_tests_fail_with_one_line(docker_client, tmp_path):
+    # docker_client: the run it starts needs the engine for every other step than the missing base.
     result = subprocess.run(
         [
             sys.executable,

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from support import ROOT
 
 
 def test_the_benchmarks_run_and_report_every_measurement(tmp_path, docker_client):

@@ -1,8 +1,10 @@
 """A PID 1 that cannot be broken: each test puts the reaper in a hostile spot (tests/faults.py) and
 checks one promise, as PID 1 of a new namespace and as a subreaper where both apply."""
 
+import errno
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,9 +14,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import ROOT
 from faults import (
     FOREIGN_PROC_NAMESPACE,
+    INHERITED,
     NOBODY,
     POSIX_SPAWNED,
     PRINT_SIGNALS_AS_NOBODY,
@@ -24,10 +26,12 @@ from faults import (
     WITHOUT_KILL,
     broken_pipe,
     cpu_seconds,
+    denying,
     enter_namespace,
     file_size_limit,
     full_pipe,
     full_socket,
+    inheriting,
     stopped_terminal,
 )
 from support import (
@@ -35,6 +39,7 @@ from support import (
     PRINT_SIGNALS,
     PROMPT,
     REAPER,
+    ROOT,
     as_pid1,
     environment,
     is_alive,
@@ -247,11 +252,8 @@ def test_a_command_stopped_under_ptrace_is_not_taken_for_an_exit(wrap):
 def test_a_command_stopped_by_a_signal_is_not_taken_for_an_exit(wrap):
     with running(wrap([*REAPER, "sh", "-c", "kill -TSTP $$; echo continued; kill -STOP $$; exit 4"])) as process:
         reaper = reaper_pid(process, wrap)
-        if wrap is as_pid1:  # PID 1 never stops: it waits
-            os.kill(wait_for(lambda: _stopped_child(reaper), what="the command stopped"), signal.SIGCONT)
-        else:  # a subreaper stops with its command on SIGTSTP (see the Ctrl-Z test)
-            wait_for(lambda: _state(reaper) == "T", what="the reaper stopped with its command")
-            os.kill(reaper, signal.SIGCONT)
+        # PID 1 never stops, nor a subreaper with no job-control shell above (see the Ctrl-Z test): it waits
+        os.kill(wait_for(lambda: _stopped_child(reaper), what="the command stopped"), signal.SIGCONT)
         assert read_line(process.stdout) == "continued"
         child = wait_for(lambda: _stopped_child(reaper), what="the command stopped by SIGSTOP")
         assert _state(reaper) != "T"  # SIGSTOP is not Ctrl-Z: the command's own business
@@ -331,12 +333,16 @@ def test_the_command_starts_with_no_signal_ignored_from_a_terminal():
 # 11. Ctrl-Z on a host terminal.
 
 
+def _interactive_shell():
+    env = environment(PS1=PROMPT, TERM="dumb")
+    shell = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env=env, encoding="utf-8", timeout=15)
+    shell.expect_exact(PROMPT)
+    return shell
+
+
 def test_ctrl_z_stops_the_reaper_too_and_fg_gives_the_command_the_terminal_back():
-    shell = pexpect.spawn(
-        "bash", ["--norc", "--noprofile", "-i"], env=environment(PS1=PROMPT, TERM="dumb"), encoding="utf-8", timeout=15
-    )
+    shell = _interactive_shell()
     try:
-        shell.expect_exact(PROMPT)
         shell.sendline(" ".join([*REAPER, "--", "cat"]))
         shell.sendline("first line")
         shell.expect_exact("first line\r\nfirst line")  # the echo, then cat's copy: cat reads the terminal
@@ -355,12 +361,18 @@ def test_ctrl_z_stops_the_reaper_too_and_fg_gives_the_command_the_terminal_back(
 
 
 def test_a_subreaper_stopped_with_its_command_leaves_nothing_running():
-    with running([*REAPER, "sh", "-c", "kill -TSTP $$; echo continued"]) as process:
-        wait_for(lambda: _state(process.pid) == "T", what="the reaper stopped")
-        os.kill(process.pid, signal.SIGCONT)
-        assert process.stdout.readline() == "continued\n"
-        assert process.wait(timeout=10) == 0
-    assert not is_alive(process.pid)
+    shell = _interactive_shell()
+    try:
+        shell.sendline(" ".join([*REAPER, "sh", "-c", "'kill -TSTP $$; echo continued'"]))
+        shell.expect("Stopped")
+        shell.expect_exact(PROMPT)
+        shell.sendline("fg")
+        shell.expect_exact("continued")
+        shell.expect_exact(PROMPT)
+        shell.sendline("echo status=$?; jobs -l | wc -l")
+        shell.expect_exact("status=0\r\n0")
+    finally:
+        shell.close(force=True)
 
 
 # 12. The start-up window: signals are blocked before anything of the reaper is imported.
@@ -385,3 +397,113 @@ def test_every_signal_is_blocked_before_the_reaper_package_is_read(launcher, tmp
     blocked = next(index for index, call in enumerate(calls) if "rt_sigprocmask(SIG_BLOCK, ~[" in call)
     package = next(index for index, call in enumerate(calls) if "/reaper/__init__" in call)
     assert blocked < package, "\n".join(calls[package : blocked + 1])
+
+
+# 13. Whatever dispositions and mask it inherits, it reaps, forwards and returns the status.
+
+
+@WHERE
+@pytest.mark.parametrize("inherited", INHERITED)
+def test_started_with_sigchld_ignored_it_returns_the_commands_status(wrap, inherited):
+    # An ignored SIGCHLD survives the exec: the kernel would reap the command itself, and its status be lost.
+    command = ["sh", "-c", "sleep 0 & grep -E '^Sig(Ign|Blk)' /proc/self/status; exit 3"]
+    result = run(wrap([*inheriting(inherited), *REAPER, *command]), timeout=30)
+    assert (result.returncode, result.stderr) == (3, "")
+    assert result.stdout.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
+@WHERE
+@pytest.mark.parametrize("inherited", INHERITED)
+def test_started_with_sigchld_ignored_it_forwards_a_sigterm(wrap, inherited):
+    with running(wrap([*inheriting(inherited), *REAPER, *PRINT_SIGNALS, EXIT_ON_SIGTERM])) as process:
+        assert read_line(process.stdout) == "ready"
+        stop(process, reaper_pid(process, wrap))
+
+
+# 14. Off PID 1 it stops with its command only where a job-control shell will continue it.
+
+STOPS_ITSELF = "echo $$ > {pid}; kill -TSTP $$; exit 3"
+
+
+@pytest.mark.parametrize("session", ["its parent's group", "its own group without a terminal"])
+def test_without_a_job_control_shell_above_the_reaper_never_stops_with_its_command(session, tmp_path):
+    pid = tmp_path / "pid"
+    options = {"start_new_session": session != "its parent's group"}
+    with running([*REAPER, "sh", "-c", STOPS_ITSELF.format(pid=pid)], **options) as process:
+        child = wait_for(lambda: _stopped_child(process.pid), what="the command stopped")
+        os.kill(child, signal.SIGCONT)  # as a script, a CI runner or a service manager would, never the reaper
+        assert process.wait(timeout=10) == 3
+
+
+@pytest.mark.parametrize(("by_someone_else", "status"), [(signal.SIGCONT, 3), (signal.SIGKILL, 128 + signal.SIGKILL)])
+def test_a_reaper_stopped_in_a_job_control_shell_never_stays_stopped_once_its_command_goes_on(
+    by_someone_else, status, tmp_path
+):
+    pid = tmp_path / "pid"
+    shell = _interactive_shell()
+    try:
+        shell.sendline(" ".join([*REAPER, "sh", "-c", f"'{STOPS_ITSELF.format(pid=pid)}'"]))
+        shell.expect("Stopped")
+        shell.expect_exact(PROMPT)
+        child = int(wait_for(pid.read_text, what="the command's pid"))
+        reaper = int(Path(f"/proc/{child}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+        assert _state(reaper) == "T"  # it stopped with its command, as a job does on Ctrl-Z
+        os.kill(child, by_someone_else)
+        wait_for(lambda: not is_alive(reaper), what="the reaper to go on and exit")
+        shell.sendline("")
+        shell.expect(rf"\[1\]\+ +Exit {status} ")  # the job's end, as the shell reports it
+    finally:
+        shell.close(force=True)
+
+
+# 15. The command gets the terminal's foreground whatever fd 0 is.
+
+
+@WHERE
+def test_a_command_that_reads_the_terminal_with_stdin_redirected_gets_the_foreground(wrap):
+    shell = _interactive_shell()
+    try:
+        shell.sendline(" ".join(wrap([*REAPER, "sh", "-c", "'stty -echo </dev/tty; echo done'"])) + " </dev/null")
+        shell.expect_exact("done")  # a background group's stty would stop on SIGTTOU instead
+        shell.expect_exact(PROMPT)
+        shell.sendline("echo status=$?")
+        shell.expect_exact("status=0")
+    finally:
+        shell.close(force=True)
+
+
+# 16. Names of reaped processes come from this namespace's /proc only.
+
+LOGS_AN_ORPHAN = ["-v", "sh", "-c", "(sleep 0 &); sleep 0.3; exit 3"]
+
+
+@pytest.mark.parametrize("where", ["pid1", "subreaper"])
+def test_a_foreign_proc_never_names_a_reaped_process(where):
+    pid1 = [] if where == "pid1" else NON_REAPING_PID1
+    result = run([*FOREIGN_PROC_NAMESPACE, *pid1, *REAPER, *LOGS_AN_ORPHAN])
+    assert result.returncode == 3
+    reaped = [line for line in result.stderr.splitlines() if " reaped " in line]
+    assert len(reaped) == 2, result.stderr
+    assert all(re.fullmatch(r"reaper: reaped \d+, exit status \d+", line) for line in reaped), result.stderr
+
+
+def test_control_its_own_proc_names_a_reaped_process():
+    result = run(as_pid1([*REAPER, *LOGS_AN_ORPHAN]))
+    assert re.search(r"^reaper: reaped \d+ \(sleep\), exit status 0$", result.stderr, re.M), result.stderr
+
+
+# 17. A failing system call in the reap path changes neither the exit status nor anything else.
+
+
+@WHERE
+@pytest.mark.parametrize("errno_name", ["EPERM", "ENOSYS"])
+@pytest.mark.parametrize("verbose", [["-v"], []], ids=["verbose", "quiet"])
+@pytest.mark.parametrize("syscall", ["waitid", "wait4"])
+def test_a_denied_wait_never_changes_the_exit_status(wrap, syscall, errno_name, verbose):
+    command = ["sh", "-c", "for i in 1 2 3; do (sleep 0 &); done; sleep 0.3; exit 3"]
+    result = run(wrap([*denying(syscall, errno_name), *REAPER, *verbose, *command]), timeout=30)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if os.strerror(getattr(errno, errno_name)) in line]
+    # Only -v uses waitid (to name what it reaps); both ways need wait4 (waitpid) or its stand-in.
+    assert len(said) == (1 if verbose or syscall == "wait4" else 0), result.stderr

@@ -186,7 +186,7 @@ def test_a_process_started_with_docker_exec_gets_sigterm_and_flushes_when_the_co
 
 
 def test_images_are_built_by_bake_here_and_by_the_classic_builder_under_emulation(image, docker_client):
-    """build.build goes through `docker buildx bake --load` (BuildKit marks each step it builds) on this
-    machine's platform; for another platform, through the engine's classic builder (build._build_classic)."""
+    """bake.build goes through `docker buildx bake --load` (BuildKit marks each step it builds) on this
+    machine's platform; for another platform, through the engine's classic builder (bake._build_classic)."""
     comments = {step["Comment"] for step in docker_client.api.history(image.tag)}
     assert ("buildkit.dockerfile.v0" in comments) == (not image.emulated)

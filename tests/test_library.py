@@ -1,35 +1,15 @@
 """The library: go-reaper's API in Python, run as PID 1 and off it."""
 
-import glob
 import os
 import signal
-import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import reaper
-from support import PRINT_SIGNALS, as_pid1, environment, read_line, run, running
+from support import ENTRYPOINT, PRINT_SIGNALS, PYTHONS, VERSIONS, as_pid1, environment, read_line, run, running
 from workloads import namespace_pid1, orphan_storm
-
-
-def _versions():
-    """(major, minor) of the interpreter of the tests and of every other one this host has (pyenv's, on the development machines)."""
-    found = {}
-    for python in [sys.executable, *sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"))]:
-        said = subprocess.run(
-            [python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True
-        )
-        found[python] = tuple(map(int, said.stdout.split()))
-    return found
-
-
-ENTRYPOINT = str(Path(reaper.__file__).parent.parent)
-VERSIONS = _versions()
-PYTHONS = [python for python, version in VERSIONS.items() if version >= (3, 11)]
-"""Every supported Python of this host, the tests' own first."""
 
 ORPHANS_AND_SUBPROCESSES = """
 import sys

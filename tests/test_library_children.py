@@ -12,9 +12,8 @@ import textwrap
 
 import pytest
 
-import build
-from support import HELPERS, as_pid1, environment, run
-from test_library import ENTRYPOINT, PYTHONS
+import offline
+from support import ENTRYPOINT, HELPERS, PYTHONS, as_pid1, environment, run
 from workloads import orphan_storm
 
 WORKLOAD = [str(HELPERS / "children_workload.py")]
@@ -80,13 +79,13 @@ def test_the_limit_a_child_that_c_code_forks_and_waits_for_is_taken_for_an_orpha
     assert result.stdout == "-1 No child processes\n", result.stderr
 
 
-BASE_ONLY_PYTHONS = [key for key, recipe in build.OFFLINE_BASES.items() if recipe.suite == "sid"]
+BASE_ONLY_PYTHONS = [key for key, recipe in offline.OFFLINE_BASES.items() if recipe.suite == "sid"]
 """3.14 and 3.15: no interpreter on the host, Debian unstable's in their offline bases."""
 
 
 @pytest.mark.parametrize("key", BASE_ONLY_PYTHONS, ids="-".join)
 def test_reap_as_pid1_of_a_container_keeps_every_status_on_the_pythons_only_the_bases_have(docker_client, key):
-    base = build.offline_base(docker_client, build.OFFLINE_BASES[key])
+    base = offline.offline_base(docker_client, offline.OFFLINE_BASES[key])
     command = ["python3", "/helpers/children_workload.py", "reap", orphan_storm(2000)]
     output = docker_client.containers.run(
         base,

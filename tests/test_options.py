@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reaper import _command
+from reaper import _command, _proc
 from reaper._command import UsageError, parse
 from reaper._signals import CATCHABLE, parse_signal, signal_name
 from reaper._supervisor import exit_status
@@ -20,6 +20,7 @@ def test_defaults():
     options = parse(["sleep", "1"], NO_ENV)
     assert options == {
         "command": ["sleep", "1"],
+        "given": set(),
         "grace": 5.0,
         "forward": "group",
         "rewrite": {},
@@ -27,6 +28,9 @@ def test_defaults():
         "stop_delay": 0.0,
         "stop_all": False,
         "exit_map": {},
+        "user": None,
+        "pdeathsig": None,
+        "cpu_count": None,
         "help": False,
         "version": False,
     }
@@ -37,6 +41,14 @@ def test_options_stop_at_the_command():
     assert options["command"] == ["sh", "-c", "--grace 2", "-v"]
     assert options["grace"] == 1.0
     assert not options["verbose"]
+
+
+def test_given_names_the_options_of_the_command_line_only():
+    assert parse(["-v", "--grace=1", "--exit-map", "1:0", "true"], {"REAPER_STOP_DELAY": "2"})["given"] == {
+        "verbose",
+        "grace",
+        "exit_map",
+    }
 
 
 def test_double_dash_ends_options():
@@ -84,6 +96,14 @@ def test_double_dash_ends_options():
         ([], {"REAPER_DEBUG": "true"}, "verbose", True),
         ([], {"REAPER_DEBUG": "0"}, "verbose", False),
         ([], {"REAPER_DEBUG": ""}, "verbose", False),
+        (["--user", "app:staff"], {"REAPER_USER": "root"}, "user", "app:staff"),
+        ([], {"REAPER_USER": "1000"}, "user", "1000"),
+        ([], {"REAPER_USER": ""}, "user", None),
+        (["--pdeathsig=TERM"], {}, "pdeathsig", 15),
+        ([], {"REAPER_PDEATHSIG": "SIGUSR1"}, "pdeathsig", 10),
+        (["--cpu-count", "quota"], {}, "cpu_count", "quota"),
+        ([], {"REAPER_CPU_COUNT": "quota"}, "cpu_count", "quota"),
+        ([], {"REAPER_CPU_COUNT": ""}, "cpu_count", None),
     ],
 )
 def test_option_and_variable_values(args, env, key, expected):
@@ -136,6 +156,12 @@ def test_option_and_variable_values(args, env, key, expected):
         (["--bogus"], {}, "--bogus"),
         (["-x"], {}, "-x"),
         (["--verbose=1"], {}, "--verbose=1"),
+        (["--user", ""], {}, "--user"),
+        ([], {"REAPER_USER": "app:"}, "REAPER_USER"),
+        (["--pdeathsig", "KILL"], {}, "--pdeathsig"),
+        ([], {"REAPER_PDEATHSIG": "NOPE"}, "REAPER_PDEATHSIG"),
+        (["--cpu-count", "max"], {}, "--cpu-count"),
+        ([], {"REAPER_CPU_COUNT": "1"}, "REAPER_CPU_COUNT"),
     ],
 )
 def test_bad_values_name_the_option_or_variable(args, env, named):
@@ -185,7 +211,7 @@ def test_only_a_plain_ascii_pid_marker_names_a_reaper_above(spell, in_place):
 
 def test_a_marker_of_0_names_no_reaper():
     # A docker exec'd process has parent 0 in the container: "REAPER=0" must not name it.
-    assert not _command._reaper_above("0")
+    assert not _proc.reaper_above("0")
 
 
 def test_the_flag_wins_so_a_bad_variable_it_overrides_is_not_read():
@@ -194,7 +220,7 @@ def test_the_flag_wins_so_a_bad_variable_it_overrides_is_not_read():
 
 @given(
     st.lists(st.text(), max_size=6),
-    st.dictionaries(st.sampled_from(sorted(_command._ENVIRONMENT.values())), st.text()),
+    st.dictionaries(st.sampled_from(_command.VARIABLES), st.text()),
 )
 def test_any_input_parses_or_gives_a_usage_error(args, env):
     try:
@@ -319,6 +345,12 @@ def test_help_and_version():
         "REAPER_STOP_ALL",
         "--exit-map",
         "REAPER_EXIT_MAP",
+        "--user",
+        "REAPER_USER",
+        "--pdeathsig",
+        "REAPER_PDEATHSIG",
+        "--cpu-count",
+        "REAPER_CPU_COUNT",
     ):
         assert word in helped.stdout
     version = subprocess.run([*REAPER, "--version"], capture_output=True, text=True, timeout=30)

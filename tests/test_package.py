@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 VERSION = next(
     line.split('"')[1]

@@ -12,8 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT
-from support import run, without_emulator
+from support import ROOT, run, without_emulator
 from workloads import ZOMBIES_IN_NAMESPACE, orphan_storm, stop_seconds, zombies_reported
 
 STEP_ORPHANS = 50

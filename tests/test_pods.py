@@ -38,24 +38,24 @@ time.sleep(1000)
 app that records when its SIGTERM came."""
 
 
-def kube_down(engine, path):
+def kube_down(podman, path):
     """``podman kube down``, as the user runs it."""
-    engine("kube", "down", str(path))
+    podman("kube", "down", str(path))
 
 
-def pod_stop_then_kube_down(engine, path):
+def pod_stop_then_kube_down(podman, path):
     """``podman pod stop`` with the manifest's grace period, then ``kube down``."""
     grace = yaml.safe_load(path.read_text())["spec"]["terminationGracePeriodSeconds"]
-    engine("pod", "stop", "--time", str(grace), "app")
-    engine("kube", "down", str(path))
+    podman("pod", "stop", "--time", str(grace), "app")
+    podman("kube", "down", str(path))
 
 
-def app_stop_then_kube_down(engine, path):
+def app_stop_then_kube_down(podman, path):
     """What the kubelet does: stop the application's container with the grace period, then the pod
     (its pause process last)."""
     grace = yaml.safe_load(path.read_text())["spec"]["terminationGracePeriodSeconds"]
-    engine("stop", "--time", str(grace), "app-app")
-    engine("kube", "down", str(path))
+    podman("stop", "--time", str(grace), "app-app")
+    podman("kube", "down", str(path))
 
 
 STOPS = {"kube-down": kube_down, "pod-stop": pod_stop_then_kube_down, "app-stop": app_stop_then_kube_down}
@@ -95,12 +95,12 @@ def pod_manifest(image, data, share_process_namespace):
 
 
 @pytest.fixture
-def pod_directory(engine):
+def pod_directory(podman):
     """A directory for the manifests and the pod's /data (``data``), which rootless Podman's user may
     enter and write to (pytest's own temporary directories are root's alone)."""
     with tempfile.TemporaryDirectory(prefix="python-reaper-pod-") as directory:
         (Path(directory) / "data").mkdir()
-        if engine.argv[0] == "runuser":
+        if podman.argv[0] == "runuser":
             user = pwd.getpwnam(ROOTLESS_USER)
             for path in (directory, f"{directory}/data"):
                 os.chown(path, user.pw_uid, user.pw_gid)
@@ -114,15 +114,15 @@ def data(pod_directory):
 
 
 @pytest.fixture
-def named_image(engine, podman_image):
+def named_image(podman, podman_image):
     """The image under test with a name a manifest can give (kube play looks images up by name)."""
     name = f"localhost/python-reaper-test:{podman_image[:12]}"
-    engine("tag", podman_image, name)
+    podman("tag", podman_image, name)
     return name
 
 
 @pytest.fixture
-def pods(engine, pod_directory):
+def pods(podman, pod_directory):
     """``pods(manifest)`` plays a manifest (replacing a pod of its name left by an earlier run); what
     is still up is taken down afterwards."""
     played = []
@@ -132,13 +132,13 @@ def pods(engine, pod_directory):
         path.write_text(yaml.safe_dump(manifest))
         path.chmod(0o644)
         played.append(path)
-        engine("kube", "play", "--replace", *engine.run_options, str(path))
+        podman("kube", "play", "--replace", *podman.run_options, str(path))
         return path
 
     yield play
     for path in played:
         try:
-            engine("kube", "down", str(path))
+            podman("kube", "down", str(path))
         except EngineError:  # down already
             pass
 
@@ -158,15 +158,15 @@ def pod_cases():
 
 @pytest.mark.parametrize(("how", "share_process_namespace"), list(pod_cases()))
 def test_a_pod_stop_waits_the_stop_delay_then_the_app_stops_and_the_writer_flushes(
-    engine, named_image, data, pods, how, share_process_namespace
+    podman, named_image, data, pods, how, share_process_namespace
 ):
     manifest = pod_manifest(named_image, data, share_process_namespace)
     path = pods(manifest)
     wait_for(lambda: (data / "app-ready").exists() and (data / "writer-ready").exists(), 120, "the pod's application")
-    zombies = engine("exec", "app-app", "sh", "-c", ZOMBIES_IN_NAMESPACE).decode()
+    zombies = podman("exec", "app-app", "sh", "-c", ZOMBIES_IN_NAMESPACE).decode()
     assert zombies_reported(zombies) == 0
     started = time.time()
-    STOPS[how](engine, path)
+    STOPS[how](podman, path)
     took = time.time() - started
     delay = stop_delay(manifest)
     assert (data / "sigterm").exists(), f"the application got no SIGTERM in {took:.2f} s"
@@ -176,21 +176,21 @@ def test_a_pod_stop_waits_the_stop_delay_then_the_app_stops_and_the_writer_flush
     assert delay <= took < manifest["spec"]["terminationGracePeriodSeconds"], f"the stop took {took:.2f} s"
 
 
-def test_control_the_bare_base_in_the_pod_gets_sigterm_at_once_and_loses_the_writer(engine, image, loaded, data, pods):
-    base = loaded(engine, image.base)
+def test_control_the_bare_base_in_the_pod_gets_sigterm_at_once_and_loses_the_writer(podman, image, loaded, data, pods):
+    base = loaded(podman, image.base)
     name = f"localhost/python-reaper-test:{base[:12]}"
-    engine("tag", base, name)
+    podman("tag", base, name)
     path = pods(pod_manifest(name, data, share_process_namespace=False))
     wait_for(lambda: (data / "app-ready").exists() and (data / "writer-ready").exists(), 120, "the pod's application")
     started = time.time()
-    app_stop_then_kube_down(engine, path)
+    app_stop_then_kube_down(podman, path)
     assert float((data / "sigterm").read_text()) - started < 1
     assert not (data / "flushed").exists()
 
 
 @pytest.mark.xfail(reason="Podman 4.3.1's kube play keeps its default stop timeout, 10 s", strict=True)
-def test_kube_play_takes_the_stop_timeout_from_termination_grace_period_seconds(engine, named_image, data, pods):
+def test_kube_play_takes_the_stop_timeout_from_termination_grace_period_seconds(podman, named_image, data, pods):
     manifest = pod_manifest(named_image, data, share_process_namespace=False)
     pods(manifest)
-    timeout = int(engine("inspect", "--format", "{{.Config.StopTimeout}}", "app-app"))
+    timeout = int(podman("inspect", "--format", "{{.Config.StopTimeout}}", "app-app"))
     assert timeout == manifest["spec"]["terminationGracePeriodSeconds"]

@@ -16,10 +16,9 @@ import urllib.request
 
 import pytest
 
-import build
-from conftest import RELEASE_TARGET
+import bake
 from engines import PODMAN, EngineError
-from support import without_emulator
+from support import RELEASE_TARGET, without_emulator
 from workloads import wait_for
 
 pytestmark = pytest.mark.timeout(1800)  # the arm64 image and its pulls run under emulation
@@ -66,7 +65,7 @@ def registry(tmp_path_factory):
 def pushed(registry, release_images, podman_host):
     """The tags bake computes for RELEASE_TARGET with ``REGISTRY=localhost:PORT``, each pushed as one OCI
     index of the release's platforms; return ``(tags, index digest)``."""
-    tags = build.bake_targets(environ={**os.environ, "REGISTRY": registry})[RELEASE_TARGET]["tags"]
+    tags = bake.bake_targets(environ={**os.environ, "REGISTRY": registry})[RELEASE_TARGET]["tags"]
     ids = [PODMAN.load_from_docker(image.built.id) for image in release_images.values()]
     index = f"python-reaper-test-index:{ids[0][:12]}"
     try:
@@ -140,7 +139,7 @@ def test_pulled_by_name_and_by_digest_it_runs_the_reaper_on_each_platform(pushed
     tags, digest = pushed
     reference = tags[0] if by == "name" else f"{tags[0].rsplit(':', 1)[0]}@{digest}"
     pid1, machine = pulled_and_run(engine, reference, platform)
-    assert without_emulator(pid1.split(), platform != build.native_platform())[:3] == [
+    assert without_emulator(pid1.split(), platform != bake.native_platform())[:3] == [
         "/usr/local/bin/python3",
         "-ISB",
         "/usr/local/bin/reaper",

@@ -39,13 +39,17 @@ def delayed_printer():
         yield started
 
 
-def test_stop_delay_holds_the_first_sigterm_for_the_delay(delayed_printer):
-    process, reaper = delayed_printer
+def assert_sigterm_held(process, reaper, seconds, forwarded=signal.SIGTERM):
+    """Send SIGTERM to ``reaper``; check that the printer of ``process`` gets ``forwarded`` ``seconds`` later."""
     sent = time.monotonic()
     os.kill(reaper, signal.SIGTERM)
     signum, at = received(process)
-    assert signum == signal.SIGTERM
-    assert 2.0 <= at - sent < 3.5
+    assert signum == forwarded
+    assert seconds <= at - sent < seconds + 1.5
+
+
+def test_stop_delay_holds_the_first_sigterm_for_the_delay(delayed_printer):
+    assert_sigterm_held(*delayed_printer, 2.0)
 
 
 def test_a_second_sigterm_ends_the_stop_delay_and_is_forwarded_once(delayed_printer):
@@ -88,12 +92,8 @@ def test_other_signals_are_forwarded_at_once_during_the_stop_delay(delayed_print
 
 
 def test_stop_delay_applies_after_the_rewrite():
-    with printer_behind("--stop-delay", "1", "--rewrite", "TERM:USR2") as (process, reaper):
-        sent = time.monotonic()
-        os.kill(reaper, signal.SIGTERM)
-        signum, at = received(process)
-        assert signum == signal.SIGUSR2
-        assert 1.0 <= at - sent < 2.5
+    with printer_behind("--stop-delay", "1", "--rewrite", "TERM:USR2") as started:
+        assert_sigterm_held(*started, 1.0, forwarded=signal.SIGUSR2)
 
 
 def test_a_command_that_exits_during_the_stop_delay_ends_the_reaper_at_once():
@@ -198,3 +198,37 @@ def test_the_longest_grace_and_stop_delay_accepted_are_waited_without_overflow()
         os.kill(reaper, signal.SIGTERM)  # ends the delay
         assert unshare.wait(timeout=20) == 128 + signal.SIGTERM
         assert "Traceback" not in unshare.stderr.read()
+
+
+# A reaper under another reaper (`docker run IMAGE reaper --stop-delay 2 -- app`): what its own
+# command line says is applied; what it merely inherited was applied above, and it runs in place.
+
+
+def test_a_nested_reaper_applies_its_own_stop_delay():
+    with printer_behind(*REAPER, "--stop-delay", "2") as started:
+        assert_sigterm_held(*started, 2.0)
+
+
+def test_a_nested_reaper_applies_its_own_exit_map():
+    assert run(as_pid1([*REAPER, *REAPER, "--exit-map", "143:0", "sh", "-c", "kill -TERM $$"])).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "in_place"),
+    [
+        ([], {}, True),
+        (["-v"], {}, True),
+        ([], {"REAPER_STOP_DELAY": "2", "REAPER_EXIT_MAP": "1:0"}, True),
+        (["--stop-delay", "2"], {}, False),
+        (["--grace=1"], {}, False),
+        (["--forward", "child"], {}, False),
+        (["--rewrite", "TERM:INT"], {}, False),
+        (["--stop-all"], {}, False),
+        (["--exit-map", "1:0"], {}, False),
+    ],
+    ids=["nothing", "verbose", "inherited", "stop-delay", "grace", "forward", "rewrite", "stop-all", "exit-map"],
+)
+def test_a_nested_reaper_runs_in_place_only_when_its_command_line_gives_nothing_to_apply(options, env, in_place):
+    result = run(as_pid1([*REAPER, *REAPER, *options, "sh", "-c", "echo $PPID"]), env=environment(**env))
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout == "1\n") is in_place

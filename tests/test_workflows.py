@@ -1,15 +1,17 @@
 """The GitHub Actions workflows: structure, least privilege, pinned actions, the bake targets, and
 the PyPI release. actionlint and zizmor lint them in `make lint`; this checks what they cannot know."""
 
+import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from build import bake_targets
-from conftest import ROOT
+from support import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"^\s*(?:-\s*)?uses:\s*([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*\s*$")
@@ -62,11 +64,58 @@ def test_nothing_is_published_before_the_tests_pass():
     assert (jobs["dist"]["needs"], jobs["pypi"]["needs"]) == ("test", "dist")
 
 
-def test_the_image_tests_cover_every_bake_target_on_both_architectures():
-    matrix = workflow("ci.yml")["jobs"]["image"]["strategy"]["matrix"]
-    assert sorted(matrix["target"]) == list(bake_targets())
-    assert [host["platform"] for host in matrix["host"]] == ["linux/amd64", "linux/arm64"]
-    assert [host["runner"] for host in matrix["host"]] == ["ubuntu-24.04", "ubuntu-24.04-arm"]
+def test_the_image_matrix_is_the_bake_files_targets_and_platforms_each_on_a_native_runner(bake_targets, tmp_path):
+    jobs = workflow("ci.yml")["jobs"]
+    (bake,) = [step for step in jobs["targets"]["steps"] if step.get("id") == "bake"]
+    output = tmp_path / "output"
+    env = {**os.environ, "GITHUB_OUTPUT": str(output), "RUNNER_TEMP": str(tmp_path)}
+    subprocess.run(["bash", "-e", "-c", bake["run"]], cwd=ROOT, env=env, check=True, capture_output=True)
+    printed = {
+        key: json.loads(value) for key, value in (line.split("=", 1) for line in output.read_text().splitlines())
+    }
+    assert printed["targets"] == sorted(bake_targets)
+    assert printed["platforms"] == sorted(
+        {platform for target in bake_targets.values() for platform in target["platforms"]}
+    )
+    image = jobs["image"]
+    assert image["strategy"]["matrix"] == {
+        "target": "${{ fromJSON(needs.targets.outputs.targets) }}",
+        "platform": "${{ fromJSON(needs.targets.outputs.platforms) }}",
+    }
+    # Native runners: GitHub's arm64 runner for linux/arm64, its amd64 one for the rest (linux/amd64 only, today).
+    assert image["runs-on"] == "${{ matrix.platform == 'linux/arm64' && 'ubuntu-24.04-arm' || 'ubuntu-24.04' }}"
+    assert set(printed["platforms"]) == {"linux/amd64", "linux/arm64"}
+
+
+def pytest_selections():
+    """The arguments of every ``python -m pytest`` that ci.yml runs, as the shell splits them."""
+    for job in workflow("ci.yml")["jobs"].values():
+        for step in job.get("steps", []):
+            _, found, arguments = step.get("run", "").partition("-m pytest")
+            if found:
+                yield shlex.split(arguments)
+
+
+def test_the_workflow_runs_every_test_file_of_tests():
+    """Each pytest selection of ci.yml collected here (``--collect-only``: nothing runs, no Docker needed):
+    together they hold every test file, so a new file runs on GitHub without a change to the workflow."""
+    selections = list(pytest_selections())
+    assert len(selections) >= 3  # without Docker, with Docker but no image, and per image
+    collections = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", *arguments],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for arguments in selections
+    ]
+    collected = set()
+    for collection in collections:
+        out, _ = collection.communicate(timeout=600)
+        assert collection.returncode == 0, out
+        collected |= {line.split("::")[0] for line in out.splitlines() if "::" in line}
+    assert collected == {str(path.relative_to(ROOT)) for path in (ROOT / "tests").glob("test_*.py")}
 
 
 def steps_using(job, action):
@@ -116,10 +165,10 @@ def test_builds_are_reproducible_from_the_commit():
     assert "CREATED=$(git log -1 --format=%cd" in run
 
 
-def test_the_bake_file_leaves_labels_and_annotations_to_metadata_action():
+def test_the_bake_file_leaves_labels_and_annotations_to_metadata_action(bake_targets):
     text = (ROOT / "docker-bake.hcl").read_text()
     assert 'target "docker-metadata-action" {}' in text
-    assert all("docker-metadata-action" not in name for name in bake_targets())
+    assert all("docker-metadata-action" not in name for name in bake_targets)
 
 
 def test_dependabot_watches_the_actions_and_the_python_dependencies():

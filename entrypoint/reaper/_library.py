@@ -4,7 +4,7 @@ import posix  # not os, as everywhere in the package (see _supervisor)
 import sys
 
 from reaper import _LAUNCH_DIRECTORY
-from reaper._proc import become_subreaper, parent_and_start, sees_this_namespace
+from reaper._proc import become_subreaper, parent_and_start, reaper_above, sees_this_namespace
 from reaper._supervisor import environ, exit_status, logger, say, supervise
 
 
@@ -183,9 +183,7 @@ def run_forked(config=None):
     then it raises RuntimeError, before it changes anything.
     """
     config = Config() if config is None else config
-    from reaper._command import _reaper_above  # the command's rule for the marker, in one place
-
-    if posix.getpid() != 1 and _reaper_above(environ().get(config.clone_env_indicator, "")):
+    if posix.getpid() != 1 and reaper_above(environ().get(config.clone_env_indicator, "")):
         return
     if not sys.argv or sys.argv[0] in ("", "-"):
         raise RuntimeError(

@@ -12,7 +12,10 @@ by the same numbers.
 import _signal
 import posix  # not os: see _supervisor
 
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_LARGEST_PID = 4_194_304
+"""The kernel's PID_MAX_LIMIT: a marker above it names no process."""
 _GLIBC_INTERNAL_SIGNALS = (32, 33)
 _SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}
 
@@ -22,10 +25,34 @@ def become_subreaper():
 
     Raises OSError when the kernel refuses (kernels before 3.4, some sandboxes).
     """
-    import ctypes  # costs milliseconds, so it is paid only when the reaper is not PID 1
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_parent_death_signal(signum):
+    """Have the kernel send ``signum`` to this process when its parent dies (PR_SET_PDEATHSIG).
+
+    The kernel sends it when the thread that forked this process exits, and
+    never for a parent that died before the call: compare ``getppid()`` with
+    the parent known before, afterwards.  Raises OSError when refused.
+    """
+    _prctl(_PR_SET_PDEATHSIG, signum)
+
+
+def queue_signal(signum):
+    """Send ``signum`` to this process with ``sigqueue``, so that its si_code (SI_QUEUE) tells it from
+    one the kernel raised for this process's own write (SIGPIPE, SIGXFSZ), which is SI_USER."""
+    _libc_call("sigqueue", posix.getpid(), signum, 0)
+
+
+def _prctl(option, value):
+    _libc_call("prctl", option, value, 0, 0, 0)
+
+
+def _libc_call(name, *args):
+    import ctypes  # costs milliseconds, so it is paid only off PID 1 or for --pdeathsig
 
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if getattr(libc, name)(*args) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, posix.strerror(errno))
 
@@ -78,14 +105,25 @@ def default_glibc_signals():
 
 def parent_and_start(pid):
     """Return ``(parent pid, start time in clock ticks)`` of ``pid``, or None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[1]), int(fields[19]))
+
+
+def state(pid):
+    """Return the state letter of ``pid`` (``R``, ``S``, ``T`` for stopped, ``Z``...), or None once it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else fields[0].decode()
+
+
+def _stat(pid):
+    """The fields of ``/proc/PID/stat`` after the command name, from the state on; None once ``pid`` is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             data = stat.read()
     except OSError:
         return None
     # The command name in parentheses may itself hold spaces and parentheses.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[1]), int(fields[19])
+    return data[data.rindex(b")") + 2 :].split()
 
 
 def is_ancestor(pid):
@@ -102,6 +140,18 @@ def is_ancestor(pid):
         if current == pid:
             return True
     return False
+
+
+def reaper_above(marker):
+    """Tell whether ``marker``, the value of the variable that marks a reaper's command (``REAPER``),
+    names a live ancestor; anything but a plain ASCII pid (other digits, a sign, spaces) names none."""
+    return (
+        marker.isascii()
+        and marker.isdigit()
+        and len(marker) <= len(str(_LARGEST_PID))
+        and 0 < int(marker) <= _LARGEST_PID
+        and is_ancestor(int(marker))
+    )
 
 
 def others():

@@ -2,7 +2,8 @@
 
 :func:`supervise` is the whole life of a reaper, read top to bottom:
 
-1. Block every catchable signal, so that none is lost and none interrupts.
+1. Block every catchable signal, so that none is lost and none interrupts,
+   and give SIGCHLD back its default disposition if it was inherited ignored.
    (The ``reaper`` launchers block them already, before any import.)
 2. Off PID 1, become a child subreaper, so orphans are still ours to reap.
 3. Spawn the command in its own process group, with the terminal's
@@ -15,7 +16,8 @@
    may be held for a stop delay, and may go to every process left too.  The command's own
    death is found inside that reaping loop, so coalesced SIGCHLDs cannot
    hide it; its stops are not deaths, and off PID 1 a stop on a terminal
-   signal (Ctrl-Z) stops the reaper too, so the shell above gets its prompt.
+   signal (Ctrl-Z) stops the reaper too, so the shell above gets its prompt,
+   where a job-control shell will continue it.
 5. Once the command is gone, send SIGTERM and SIGCONT to every process left
    (as PID 1: the whole PID namespace, descendants or not; as a subreaper:
    its descendants only, or the command's process group when ``/proc`` is
@@ -58,6 +60,9 @@ def supervise(
     verbose=False,
     stop_delay=0.0,
     stop_all=False,
+    env=None,
+    user=None,
+    parent_death=None,
 ):
     """Run ``argv`` under this process as its reaper and return the exit status to leave with.
 
@@ -70,6 +75,13 @@ def supervise(
     forwarded (a second SIGTERM or a SIGINT ends the wait; other signals go
     on as usual).  With ``stop_all``, a forwarded SIGTERM goes to every
     process the shutdown is for as well, in the same pass as to the command.
+    ``env`` is the command's environment (default this process's).  With
+    ``user`` (an :class:`reaper._identity.Identity`) the command drops to
+    its ids and groups between the fork and the exec; when it may not, it
+    says so and exits 126 without running.  With ``parent_death``, ``(signal,
+    pid of the parent this process started with)``, the kernel sends the
+    signal when that parent dies, and it is handled as if received: when
+    the parent is already gone, at once.
 
     When ``argv`` cannot be run, says why on stderr and returns 127 (not
     found) or 126 (any other reason).  Signals stay blocked on return: the
@@ -77,6 +89,10 @@ def supervise(
     """
     log = logger(verbose)
     _signal.pthread_sigmask(_signal.SIG_BLOCK, CATCHABLE)
+    # An ignored SIGCHLD survives the exec that started this process, and makes the kernel reap
+    # our children itself: the command's status would be lost.  Blocked, every other
+    # disposition is the same to sigwaitinfo.
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     is_pid_one = posix.getpid() == 1
     if not is_pid_one:
         try:
@@ -85,11 +101,13 @@ def supervise(
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
         if not _proc.sees_this_namespace():
             say("cannot see its descendants (/proc is another PID namespace's), will stop its command's group only")
+    if parent_death is not None:
+        _watch_parent(*parent_death)
     _proc.default_glibc_signals()  # here, once: the command inherits what this process has
-    env = environ()
+    env = environ() if env is None else dict(env)
     env[marker] = str(posix.getpid())
     try:
-        child = _spawn(argv, env)
+        child = _spawn(argv, env, user)
     except OSError as error:
         return exec_failure(argv[0], error)
     posix.chdir("/")
@@ -104,6 +122,18 @@ def supervise(
         log(f"command {child} is gone, exit status {status}")
     _shut_down(left, grace, log)
     return status
+
+
+def _watch_parent(signum, parent):
+    """Have ``signum`` come when ``parent`` dies; queued to this process at once when it has died already
+    (the kernel sends nothing for a parent that died before the prctl), so it is handled as received."""
+    try:
+        _proc.set_parent_death_signal(signum)
+    except OSError as error:
+        say(f"cannot set the parent-death signal, {signal_name(signum)} will not come: {error.strerror}")
+        return
+    if posix.getppid() != parent:
+        _proc.queue_signal(signum)  # SI_QUEUE: forwarded, unlike the SIGPIPE of our own write
 
 
 def replace_process(argv, env=None):
@@ -235,23 +265,34 @@ def logger(verbose):
     return say if verbose else None
 
 
-def _spawn(argv, env):
+def _spawn(argv, env, user=None):
     # Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
     # ignored in the child, and does not run a file without #! under /bin/sh.
     # The child gets every signal at its default (default_glibc_signals, then
     # _exec_with_defaults).
     terminal = _foreground_terminal()
-    pid = posix.fork()
+    try:
+        pid = posix.fork()
+    except OSError:
+        _close(terminal)
+        raise
     if pid == 0:
         try:
             posix.setpgid(0, 0)
             if terminal is not None:
                 # Before the exec: an interactive shell that starts in the background stops itself with SIGTTIN.
                 posix.tcsetpgrp(terminal, posix.getpid())
+            if user is not None:
+                try:
+                    user.become()
+                except OSError as error:
+                    say(f"cannot run {argv[0]} as user {user}: {error.strerror}")
+                    posix._exit(126)
             status = _exec_with_defaults(argv, env)
         except OSError as error:
             status = exec_failure(argv[0], error)
         posix._exit(status)
+    _close(terminal)
     try:
         posix.setpgid(pid, pid)  # so the group exists before any signal is forwarded to it
     except OSError:  # the child has set it and exec'd already
@@ -287,11 +328,32 @@ _TRY_NEXT = {2, 20, 19, 110, 116}  # ENOENT, ENOTDIR, ENODEV, ETIMEDOUT, ESTALE:
 
 
 def _foreground_terminal():
-    """Return 0 when stdin is a terminal whose foreground process group is ours, else None."""
+    """Return a descriptor of this process's controlling terminal when our process group is its
+    foreground, else None; the caller closes it (:func:`_close`).
+
+    Whatever fd 0 is: a command may read ``/dev/tty`` with stdin redirected.
+    """
+    terminal = _controlling_terminal()
     try:
-        return 0 if posix.tcgetpgrp(0) == posix.getpgrp() else None
+        if terminal is not None and posix.tcgetpgrp(terminal) == posix.getpgrp():
+            return terminal
     except OSError:
+        pass
+    _close(terminal)
+    return None
+
+
+def _controlling_terminal():
+    """Return a new descriptor (close-on-exec) of the controlling terminal, or None when the session has none."""
+    try:
+        return posix.open("/dev/tty", posix.O_RDWR | posix.O_NONBLOCK | posix.O_NOCTTY)
+    except OSError:  # ENXIO: no controlling terminal
         return None
+
+
+def _close(fd):
+    if fd is not None:
+        posix.close(fd)
 
 
 def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, log, stop_delay, stop_everyone):
@@ -314,7 +376,7 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
             if status is not None:
                 return status
             continue
-        if info.si_pid == me:  # the SIGPIPE or SIGXFSZ of our own write: not the command's business
+        if info.si_pid == me and info.si_code != _SI_QUEUE:  # the SIGPIPE or SIGXFSZ of our own write
             continue
         if held_until is not None and signum in (_signal.SIGTERM, _signal.SIGINT):
             held_until = None
@@ -357,18 +419,25 @@ def _reap(main_pid, log, job_control=False):
     Returns ``(status of main_pid or None, whether any child is left)``.  A
     stopped child (WUNTRACED, or a group stop under ptrace) is not an exit;
     with ``job_control``, the command's stop on a terminal signal stops
-    this process too.
+    this process too, when a job-control shell will continue it.  A wait
+    that fails for another reason than ECHILD (a seccomp profile) makes the
+    reaper wait another way for good, and say so once.
     """
     main_status = None
-    waitpid, stopped = posix.waitpid, posix.WIFSTOPPED  # the hot path of an orphan storm: no lookups
+    waitpid, stopped = _waitpid, posix.WIFSTOPPED  # the hot path of an orphan storm: no lookups
+    naming = log is not None and _names_reaped and _proc.sees_this_namespace()  # names from our own /proc only
+    name = ""
     while True:
         try:
-            if log:
+            if naming:
                 pid, wait_status, name = _wait_naming()
             else:
                 pid, wait_status = waitpid(-1, _WAIT_FLAGS)
         except ChildProcessError:
             return main_status, False
+        except OSError as error:
+            waitpid = _wait_another_way(error)
+            continue
         if pid == 0:
             return main_status, True
         if stopped(wait_status):
@@ -377,34 +446,92 @@ def _reap(main_pid, log, job_control=False):
         elif pid == main_pid:
             main_status = exit_status(wait_status)
             if log:
-                log(f"reaped {pid} ({name}), exit status {main_status}")
+                log(f"reaped {pid}{name}, exit status {main_status}")
         elif log:
-            log(f"reaped {pid} ({name}), exit status {exit_status(wait_status)}")
+            log(f"reaped {pid}{name}, exit status {exit_status(wait_status)}")
 
 
 _WAIT_FLAGS = posix.WNOHANG | posix.WUNTRACED
+_names_reaped = True
+"""Whether -v names each reaped process: until ``waitid`` fails (see :func:`_wait_naming`)."""
+_SI_QUEUE = -1
+"""si_code of a signal sent with sigqueue: by this process to itself on purpose (_watch_parent), not by a write."""
 
 
 def _wait_naming():
-    """``waitpid(-1, _WAIT_FLAGS)`` plus the process's name, read from /proc before it is reaped (only when verbose)."""
-    found = posix.waitid(posix.P_ALL, 0, posix.WEXITED | posix.WSTOPPED | posix.WNOHANG | posix.WNOWAIT)
+    """``waitpid(-1, _WAIT_FLAGS)`` plus `` (name)`` of the process, read from /proc before it is reaped (only when verbose).
+
+    When ``waitid`` fails, says so once and goes on without names.
+    """
+    global _names_reaped
+    try:
+        found = posix.waitid(posix.P_ALL, 0, posix.WEXITED | posix.WSTOPPED | posix.WNOHANG | posix.WNOWAIT)
+    except ChildProcessError:
+        raise
+    except OSError as error:
+        if _names_reaped:  # the rest of this pass still comes here
+            _names_reaped = False
+            say(f"cannot name reaped processes (waitid: {error.strerror}), reaping without names")
+        return (*_waitpid(-1, _WAIT_FLAGS), "")
     if found is None:
-        return 0, 0, None
+        return 0, 0, ""
     try:
         with open(f"/proc/{found.si_pid}/comm", "rb") as comm:
             name = comm.read().rstrip(b"\n").decode(errors="replace")
     except OSError:
         name = "?"
-    return (*posix.waitpid(found.si_pid, _WAIT_FLAGS), name)
+    return (*_waitpid(found.si_pid, _WAIT_FLAGS), f" ({name})")
+
+
+def _waitid_reaping(pid, options):
+    """``waitpid(pid, options)`` through ``waitid``, for where ``wait4`` is denied (WNOHANG and WUNTRACED only)."""
+    found = posix.waitid(
+        posix.P_ALL if pid == -1 else posix.P_PID, max(pid, 0), posix.WEXITED | posix.WSTOPPED | posix.WNOHANG
+    )
+    if found is None:
+        return 0, 0
+    code, number = found.si_code, found.si_status
+    if code == posix.CLD_EXITED:
+        return found.si_pid, (number & 0xFF) << 8
+    if code in (posix.CLD_KILLED, posix.CLD_DUMPED):
+        return found.si_pid, number | (0x80 if code == posix.CLD_DUMPED else 0)
+    return found.si_pid, number << 8 | 0x7F  # stopped, or trapped
+
+
+_waitpid = posix.waitpid
+"""How the reaper waits: ``waitpid`` until it fails for another reason than ECHILD (see :func:`_wait_another_way`)."""
+
+
+def _wait_another_way(error):
+    """``waitpid`` failed with ``error``: wait through ``waitid`` from now on, say so once, and return
+    the new way.  Raises ``error`` when ``waitid`` failed already: no way to reap is left."""
+    global _waitpid
+    if _waitpid is _waitid_reaping:
+        raise error
+    say(f"waitpid failed ({error.strerror}), reaping with waitid")
+    _waitpid = _waitid_reaping
+    return _waitpid
 
 
 def _stop_with(child, log):
     """The command stopped on Ctrl-Z (or TTIN, TTOU): stop too, so the shell above gets its prompt
-    back; once continued, give the command the terminal if it is ours, and continue it."""
+    back; once continued, give the command the terminal if it is ours, and continue it.
+
+    Stops only where a job-control shell will continue this process (see
+    :func:`_in_a_shells_job`), and never stays stopped once the command runs
+    again or is gone: a watcher process continues it then.
+    """
+    if not _in_a_shells_job():
+        if log:
+            log(f"command {child} stopped; no job-control shell above, going on")
+        return
     if log:
         log(f"command {child} stopped, stopping too")
+    watcher = _watch_while_stopped(child)
     posix.kill(posix.getpid(), _signal.SIGSTOP)  # returns once a SIGCONT came
     _signal.sigtimedwait({_signal.SIGCONT}, 0)  # that SIGCONT: it is sent below, once
+    if watcher is not None:
+        posix.kill(watcher, _signal.SIGKILL)  # not reaped yet: its pid cannot be another process's
     terminal = _foreground_terminal()
     try:
         if terminal is not None:
@@ -412,8 +539,48 @@ def _stop_with(child, log):
         posix.killpg(child, _signal.SIGCONT)
     except OSError:
         pass
+    _close(terminal)
     if log:
         log(f"continued, so is command {child}{' in the foreground' if terminal is not None else ''}")
+
+
+def _in_a_shells_job():
+    """Tell whether a job-control shell will continue this process once it stops: it leads its own
+    process group, its parent is in another group of the same session (the group is not orphaned),
+    and that session has a controlling terminal; and ``/proc`` is this namespace's (the watcher reads it)."""
+    me = posix.getpid()
+    try:
+        parent = posix.getppid()
+        if posix.getpgrp() != me or posix.getpgid(parent) == me or posix.getsid(parent) != posix.getsid(0):
+            return False
+    except OSError:
+        return False
+    terminal = _controlling_terminal()
+    _close(terminal)
+    return terminal is not None and _proc.sees_this_namespace()
+
+
+def _watch_while_stopped(child):
+    """Fork a watcher that, once this process has stopped, continues it when ``child`` runs again or is
+    gone (continued or killed by someone else than the shell), then exits; return its pid, or None
+    when it cannot be forked.  The watcher exits too when this process is gone."""
+    me = posix.getpid()
+    try:
+        watcher = posix.fork()
+    except OSError:
+        return None
+    if watcher:
+        return watcher
+    try:
+        interval = _POLL[0]
+        for waiting in (lambda: _proc.state(me) != "T", lambda: _proc.state(child) == "T"):
+            while posix.getppid() == me and waiting():  # until this process stops, then until the child goes on
+                time.sleep(interval)
+                interval = min(interval * 2, _POLL[1])
+        if posix.getppid() == me:
+            posix.kill(me, _signal.SIGCONT)
+    finally:
+        posix._exit(0)
 
 
 def _shut_down(left, grace, log):
