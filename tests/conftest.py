@@ -35,10 +35,12 @@ def pytest_generate_tests(metafunc):
     if "image" in metafunc.fixturenames:
         given = metafunc.config.getoption("--image")
         targets = given or _tested_targets()
-        # A module may run its tests on FULL_TARGETS only, but those marked every_target on every target.
+        # A module may run its tests on FULL_TARGETS only, and those marked every_target on every target
+        # of this machine's platform (a smoke test; the emulated one costs minutes a test).
         full = getattr(metafunc.module, "FULL_TARGETS", None)
-        if full and not given and not metafunc.definition.get_closest_marker("every_target"):
-            targets = [target for target in targets if target in full]
+        if full and not given:
+            smoke = metafunc.definition.get_closest_marker("every_target")
+            targets = [target for target in targets if target in full or (smoke and "@" not in target)]
         metafunc.parametrize("image", targets, indirect=True, scope="session")
 
 

@@ -1,7 +1,7 @@
 """The image under Podman, as root and rootless: the image's promises hold on another engine.
 
 Each test runs on Podman as root and as an ordinary user with subordinate ids (``podman``), on
-FULL_TARGETS; those marked every_target run on every tested target too.
+FULL_TARGETS; those marked every_target (a smoke test) on every tested target of this machine's platform too.
 """
 
 import pwd
