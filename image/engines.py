@@ -27,13 +27,14 @@ class ExecResult(NamedTuple):
 
 
 class Engine:
-    """A container engine's command line: ``argv`` (``podman``, or ``runuser -u USER -- podman``)
-    and the options every ``run`` gets."""
+    """A container engine's command line: ``argv`` (``podman``, or ``runuser -u USER -- podman``),
+    the options every ``run`` gets, and the ordinary ``user`` it runs as (None: root)."""
 
-    def __init__(self, name, argv, run_options=()):
+    def __init__(self, name, argv, run_options=(), user=None):
         self.name = name
         self.argv = list(argv)
         self.run_options = list(run_options)
+        self.user = user
 
     def __repr__(self):
         return self.name
@@ -138,4 +139,5 @@ ROOTLESS_PODMAN = Engine(
     ["runuser", "-u", ROOTLESS_USER, "--", "podman"],
     # slirp4netns, rootless Podman's network, needs /dev/net/tun, which only root may open here.
     run_options=["--network", "none"],
+    user=ROOTLESS_USER,
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engines import ROOTLESS_USER, EngineError
+from engines import EngineError
 from workloads import ZOMBIES_IN_NAMESPACE, wait_for, zombies_reported
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,8 +100,8 @@ def pod_directory(podman):
     enter and write to (pytest's own temporary directories are root's alone)."""
     with tempfile.TemporaryDirectory(prefix="python-reaper-pod-") as directory:
         (Path(directory) / "data").mkdir()
-        if podman.argv[0] == "runuser":
-            user = pwd.getpwnam(ROOTLESS_USER)
+        if podman.user:
+            user = pwd.getpwnam(podman.user)
             for path in (directory, f"{directory}/data"):
                 os.chown(path, user.pw_uid, user.pw_gid)
         yield Path(directory)
