@@ -33,13 +33,15 @@ ORPHANS = 500
 def test_an_orphan_storm_is_reaped(podman, podman_image, podman_containers):
     container = podman_containers(podman, podman_image, ["sh", "-c", orphan_storm(ORPHANS)])
     status, output = finish(container)
-    assert (status, zombies_reported(output)) == (0, 0), output
+    assert status == 0, output
+    assert zombies_reported(output) == 0
 
 
 def test_control_an_orphan_storm_under_a_non_reaping_pid1_leaves_every_zombie(podman, podman_base, podman_containers):
     container = podman_containers(podman, podman_base, [*APP_AS_PID1, "sh", "-c", orphan_storm(ORPHANS)])
     status, output = finish(container)
-    assert (status, zombies_reported(output)) == (0, ORPHANS), output
+    assert status == 0, output
+    assert zombies_reported(output) == ORPHANS
 
 
 def stop_and_exit_seconds(container, timeout):
