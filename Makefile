@@ -8,10 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian package:command pairs the host needs: the engine, the offline base
-# builder, qemu for the arm64 image under emulation, and the peers and timer
-# of the benchmarks (smoke-run in the tests).
+# builder, qemu for the arm64 image under emulation, the peers and timer
+# of the benchmarks (smoke-run in the tests), and Podman (rootless too), the
+# registry and the image tools of the tests of other engines and the release path.
 HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-static binfmt-support:update-binfmts \
-	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
+	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine \
+	podman:podman runc:runc uidmap:newuidmap slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs \
+	skopeo:skopeo buildah:buildah docker-registry:docker-registry
 
 .PHONY: check test demo bench lint engine build clean
 
@@ -28,7 +31,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/shellcheck image/ensure-host.sh image/keepalive/tail .ci/run
+	$(BIN)/shellcheck image/ensure-host.sh image/ensure-podman.sh image/keepalive/tail .ci/run
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
 

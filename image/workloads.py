@@ -8,6 +8,19 @@ from pathlib import Path
 
 APP_AS_PID1 = ["python3", "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"]
 """A Python app that runs its arguments and waits for that child only, as apps run as PID 1 do: it reaps no orphan."""
+SLEEPER = ["python3", "-c", "import time; time.sleep(1000)"]
+"""A Python app that sleeps and handles no signal: as PID 1 it ignores SIGTERM."""
+HARDENED = {
+    "user": "65534:65534",
+    "read_only": True,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "pids_limit": 64,
+}
+"""The Docker SDK's ``containers.run`` options of a hardened container (``engines.run_flags`` knows them too)."""
+ADOPTION = "orphan=$(sh -c 'sleep 5 >/dev/null & echo $!'); read -r line < /proc/$orphan/stat; set -- ${line##*) }; echo adopter=$2 reaper=$PPID; "
+"""A shell script that makes an orphan and prints ``adopter=PID reaper=PID``: the pid that adopted it, and its own
+parent's (see :func:`adopter_and_reaper`)."""
 
 NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 """Run the rest of the command line as PID 1 of a new PID namespace, with its own /proc; the namespace
@@ -54,8 +67,33 @@ def zombies_reported(output):
     return int(output.rsplit("zombies=", 1)[1].split()[0])
 
 
+def adopter_and_reaper(output):
+    """The two pids that :data:`ADOPTION` printed first in ``output``, as strings."""
+    adopter, reaper = (word.split("=")[1] for word in output.split()[:2])
+    return adopter, reaper
+
+
+def finish(container, timeout=600):
+    """Wait for the container to exit; return (exit status, its output)."""
+    status = container.wait(timeout=timeout)["StatusCode"]
+    return status, container.logs().decode()
+
+
+def exec_orphans(container, patience=1):
+    """Make 200 orphans with ``exec`` in the container; return the zombies left after 1 s, or as soon
+    as none is left within ``patience`` seconds (the last count)."""
+    container.exec_run(["sh", "-c", "i=0; while [ $i -lt 200 ]; do (sleep 0 &); i=$((i+1)); done"])
+    deadline = time.monotonic() + patience
+    while True:
+        time.sleep(1)
+        states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
+        zombies = sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
+        if zombies == 0 or time.monotonic() >= deadline:
+            return zombies
+
+
 def stop_seconds(container, timeout):
-    """``docker stop`` a container started a second ago; return (seconds it took, exit status)."""
+    """Stop a container (``docker stop``, ``podman stop``) started a second ago; return (seconds it took, exit status)."""
     time.sleep(1)  # let PID 1 start its child before the stop
     started = time.monotonic()
     container.stop(timeout=timeout)
