@@ -285,3 +285,15 @@ def test_cpu_count_reads_cgroup_v2s_cpu_max(tmp_path, cpu_max, parent_max, count
 
 def test_cpu_count_without_a_cgroup_mount_is_no_limit():
     assert _cpu.count_from("0::/\n", "") is None
+
+
+def test_a_nested_reaper_keeps_the_user_the_reaper_above_dropped_to(accounts):
+    # It inherited REAPER_USER and supervises for its own --stop-delay: it is that user already, and may
+    # not change ids, which it does not need to.  (The system's Python: the user cannot read this venv's.)
+    inner = ["/usr/bin/python3", "-m", "reaper", "--stop-delay", "1"]
+    env = environment(REAPER_USER="app", PYTHONPATH=str(Path(__file__).parent.parent / "entrypoint"), **NO_LOGIN)
+    result = run([*accounts, *REAPER, *inner, "sh", "-c", f"{IDS}; echo parent=$PPID"], env=env)
+    assert result.returncode == 0, result.stderr
+    found = ids_of(result.stdout)
+    assert (found["Uid"], found["HOME"]) == ([1234] * 4, "/home/app")
+    assert found["parent"] != "1", "the nested reaper supervises"

@@ -74,10 +74,9 @@ def main(args=None):
         except LookupError as error:
             say(str(error))
             return 2
+        user.fill(environment)
         if user.is_current():  # a nested reaper that inherited REAPER_USER: the reaper above dropped already
             user = None
-        else:
-            user.fill(environment)
     if options["cpu_count"] == "quota" and not environment.get("PYTHON_CPU_COUNT"):
         from reaper._cpu import quota_count
 
