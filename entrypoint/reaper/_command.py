@@ -1,8 +1,10 @@
 """The ``reaper`` command line: ``reaper [OPTIONS] [--] COMMAND [ARG...]``.
 
 Reads the options and their environment variables (an option always wins
-over its variable), then either supervises COMMAND or, when a reaper already
-runs above this process, execs COMMAND in its place and adds no process.
+over its variable; every option is one entry of :data:`OPTIONS`), then
+either supervises COMMAND or, when a reaper already runs above this process
+and this command line gives no option for it to apply, execs COMMAND in its
+place and adds no process.
 """
 
 import _signal
@@ -72,10 +74,9 @@ def main(args=None):
         except LookupError as error:
             say(str(error))
             return 2
+        user.fill(environment)
         if user.is_current():  # a nested reaper that inherited REAPER_USER: the reaper above dropped already
             user = None
-        else:
-            user.fill(environment)
     if options["cpu_count"] == "quota" and not environment.get("PYTHON_CPU_COUNT"):
         from reaper._cpu import quota_count
 

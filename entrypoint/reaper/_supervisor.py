@@ -5,10 +5,12 @@
 1. Block every catchable signal, so that none is lost and none interrupts,
    and give SIGCHLD back its default disposition if it was inherited ignored.
    (The ``reaper`` launchers block them already, before any import.)
-2. Off PID 1, become a child subreaper, so orphans are still ours to reap.
+2. Off PID 1, become a child subreaper, so orphans are still ours to reap;
+   with a parent-death signal, have the kernel send it (``--pdeathsig``).
 3. Spawn the command in its own process group, with the terminal's
    foreground when this process holds it, every signal at its default
-   disposition and none blocked; a file without ``#!`` runs under /bin/sh.
+   disposition and none blocked, as another user with ``--user``; a file
+   without ``#!`` runs under /bin/sh.
 4. Take signals one at a time from ``sigwaitinfo`` with no timeout, so an
    idle reaper never wakes: SIGCHLD reaps every zombie there is, any other
    signal is forwarded to the command, except one this process caused
