@@ -1,10 +1,12 @@
-# The set-up commands of the README, on a fresh Debian machine as root:
+# The commands of the README and CONTRIBUTING.md, on a fresh Debian machine as root:
+#   make image  build one target of docker-bake.hcl (TARGET, default py313-trixie), tagged local/python-reaper:TAG-ARCH
 #   make demo   build the image on the best base available and show it at work
 #   make check  lint (ruff, hadolint, shellcheck, actionlint, zizmor), then every test that needs
 #               no Docker (the tests marked `engine` by the fixtures they use are left out)
 #   make test   lint, then every test, with a Docker engine it starts if needed
 #   make bench  the reaper against tini, dumb-init and catatonit, side by side
 PYTHON ?= python3
+TARGET ?= py313-trixie
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian package:command pairs the host needs: the engine, the offline base
@@ -16,7 +18,7 @@ HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-
 	podman:podman runc:runc uidmap:newuidmap slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs \
 	skopeo:skopeo buildah:buildah docker-registry:docker-registry
 
-.PHONY: check test demo bench lint engine build clean
+.PHONY: check test demo bench lint engine image build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +48,10 @@ demo: $(BIN)/.installed engine
 	$(BIN)/python image/demo.py
 
 bench: $(BIN)/.installed engine
-	$(BIN)/python bench/run.py --readme README.md
+	$(BIN)/python bench/run.py --readme docs/benchmarks.md
+
+image: $(BIN)/.installed engine
+	$(BIN)/python image/build.py $(TARGET)
 
 build: $(BIN)/.installed engine
 	$(BIN)/python image/build.py

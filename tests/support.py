@@ -150,3 +150,8 @@ def _sleep_holds_the_foreground():
         if name == "sleep" and fields[0] != "Z" and fields[2] == fields[5]:
             return True
     return False
+
+
+def defined_tests():
+    """The names of every test function of ``tests/``: what a doc may cite."""
+    return set(re.findall(r"^def (test_\w+)", "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py")), re.M))

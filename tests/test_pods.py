@@ -1,6 +1,6 @@
-"""A pod as Kubernetes runs one: the README's manifest under ``podman kube play`` and ``kube down``.
+"""A pod as Kubernetes runs one: the manifest of docs/platforms.md under ``podman kube play`` and ``kube down``.
 
-The manifest is read from the README's Kubernetes section; the test fills in the image, the
+The manifest is read from the Kubernetes section of docs/platforms.md; the test fills in the image, the
 application (``args``, so the reaper stays the ENTRYPOINT) and a volume to watch it through.
 """
 
@@ -69,8 +69,10 @@ PODMAN_LIMITS = {
 
 
 def readme_manifest():
-    """The Pod manifest of the README's Kubernetes section."""
-    section = re.search(r"^### Kubernetes\n(.*?)^### ", (ROOT / "README.md").read_text(), re.MULTILINE | re.DOTALL)
+    """The Pod manifest of the Kubernetes section of docs/platforms.md."""
+    section = re.search(
+        r"^### Kubernetes\n(.*?)^### ", (ROOT / "docs" / "platforms.md").read_text(), re.MULTILINE | re.DOTALL
+    )
     return yaml.safe_load(re.search(r"```yaml\n(.*?)```", section.group(1), re.DOTALL).group(1))
 
 
@@ -83,7 +85,7 @@ def test_the_readme_manifest_keeps_the_reaper_as_entrypoint():
 
 
 def pod_manifest(image, data, share_process_namespace):
-    """The README's manifest running APP on ``image``, with ``data`` as /data."""
+    """The manifest of docs/platforms.md running APP on ``image``, with ``data`` as /data."""
     (data / "app.sh").write_text(APP)  # a file: Podman 4.3.1's kube play misreads the script in the manifest
     manifest = readme_manifest()
     spec = manifest["spec"]
