@@ -12,6 +12,8 @@ from workloads import APP_AS_PID1, wait_for
 
 HELPERS = Path(__file__).parent / "helpers"
 PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
+MASTER_WORKER = [sys.executable, str(HELPERS / "master_worker.py")]
+"""A master with its own SIGHUP and SIGTERM handlers and a worker in its group that dies of either."""
 REAPER = [sys.executable, "-m", "reaper"]
 NON_REAPING_PID1 = [sys.executable, *APP_AS_PID1[1:]]
 """A PID 1 that waits for its own child only, as an application run as PID 1 does."""

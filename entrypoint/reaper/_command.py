@@ -17,15 +17,17 @@ USAGE = """\
 usage: reaper [OPTIONS] [--] COMMAND [ARG...]
 
 Run COMMAND as the only child of a reaper: zombies are reaped, signals are
-forwarded to COMMAND's process group, its exit status is passed through, and
+forwarded to COMMAND, its exit status is passed through, and
 when it exits every process left is sent SIGTERM, then SIGKILL after a grace
 period.
 
 options (each has an environment variable; the option wins):
   --grace SECONDS    time left processes get between SIGTERM and SIGKILL
                      [REAPER_GRACE, default 5]
-  --forward MODE     forward signals to COMMAND's process 'group' or to the
-                     'child' alone [REAPER_FORWARD, default group]
+  --forward MODE     forward signals to COMMAND's process 'group', to the
+                     'child' alone, or 'auto': to the child alone when it
+                     handles the signal, else to its group
+                     [REAPER_FORWARD, default auto]
   --rewrite FROM:TO  forward signal FROM as TO, or drop it when TO is 0;
                      repeatable; signals by name (TERM, SIGTERM) or number
                      [REAPER_REWRITE=FROM:TO,FROM:TO]
@@ -104,7 +106,7 @@ def main(args=None):
     status = supervise(
         command,
         grace=options["grace"],
-        forward_to_group=options["forward"] == "group",
+        forward=options["forward"],
         rewrite=options["rewrite"],
         verbose=options["verbose"],
         stop_delay=options["stop_delay"],
@@ -138,7 +140,7 @@ def parse(args, environ):
     """Read the command line ``args`` and the ``environ`` mapping into a dict of options.
 
     Keys: ``command`` (a list), ``grace`` and ``stop_delay`` (float seconds),
-    ``forward`` (``"group"`` or ``"child"``), ``rewrite`` (a dict of signal
+    ``forward`` (``"auto"``, ``"group"`` or ``"child"``), ``rewrite`` (a dict of signal
     numbers), ``exit_map`` (a dict of exit statuses), ``verbose``,
     ``stop_all``, ``help`` and ``version``.  An option wins over its
     variable; the entries of ``--rewrite`` and ``--exit-map`` win over their
@@ -221,9 +223,9 @@ def _seconds(default):
 
 def _forward(source, text):
     if text is None:
-        return "group"
-    if text not in ("group", "child"):
-        raise UsageError(f"{source}: expected 'group' or 'child', got {text!r}")
+        return "auto"
+    if text not in ("auto", "group", "child"):
+        raise UsageError(f"{source}: expected 'auto', 'group' or 'child', got {text!r}")
     return text
 
 

@@ -54,7 +54,7 @@ def supervise(
     argv,
     *,
     marker="REAPER",
-    forward_to_group=True,
+    forward="auto",
     rewrite=None,
     grace=5.0,
     verbose=False,
@@ -64,8 +64,11 @@ def supervise(
     """Run ``argv`` under this process as its reaper and return the exit status to leave with.
 
     ``marker`` names the environment variable that tells the child the pid
-    of its reaper.  Signals go to the child's process group, or to the child
-    alone when ``forward_to_group`` is false; ``rewrite`` maps a received
+    of its reaper.  ``forward`` says where signals go: ``"group"``, the
+    child's process group; ``"child"``, the child alone; ``"auto"``, the
+    child alone when it has a handler installed for the signal (read from
+    ``/proc`` as each signal is forwarded), else its group, and the group
+    when ``/proc`` is not this namespace's.  ``rewrite`` maps a received
     signal number to the one to forward, 0 dropping it.  ``grace`` is how
     many seconds leftover processes get between SIGTERM and SIGKILL.
     The first SIGTERM received is held ``stop_delay`` seconds before it is
@@ -91,6 +94,8 @@ def supervise(
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
         if not _proc.sees_this_namespace():
             say("cannot see its descendants (/proc is another PID namespace's), will stop its command's group only")
+    if forward == "auto" and not _proc.sees_this_namespace():  # a foreign /proc cannot tell who handles what
+        forward = "group"
     _proc.default_glibc_signals()  # here, once: the command inherits what this process has
     env = environ()
     env[marker] = str(posix.getpid())
@@ -103,9 +108,7 @@ def supervise(
         log(f"spawned {child}: {' '.join(argv)}")
     left = _Leftovers(is_pid_one, child, log)
     stop_everyone = left.signal if stop_all else None
-    status = _forward_and_reap_until_exit(
-        child, not is_pid_one, forward_to_group, rewrite or {}, log, stop_delay, stop_everyone
-    )
+    status = _forward_and_reap_until_exit(child, not is_pid_one, forward, rewrite or {}, log, stop_delay, stop_everyone)
     if log:
         log(f"command {child} is gone, exit status {status}")
     _shut_down(left, grace, log)
@@ -326,9 +329,8 @@ def _close(fd):
         posix.close(fd)
 
 
-def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, log, stop_delay, stop_everyone):
+def _forward_and_reap_until_exit(child, job_control, forward, rewrite, log, stop_delay, stop_everyone):
     me = posix.getpid()
-    send = posix.killpg if forward_to_group else posix.kill
     sigwaitinfo, catchable, sigchld = _signal.sigwaitinfo, tuple(CATCHABLE), _signal.SIGCHLD  # no lookups per signal
     held_until = None  # while the first SIGTERM is held (--stop-delay): when to forward it
     while True:
@@ -338,7 +340,7 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
             info = _signal.sigtimedwait(catchable, max(0.0, held_until - time.monotonic()))
             if info is None:  # the stop delay is over
                 held_until = None
-                _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
+                _forward(_signal.SIGTERM, child, forward, rewrite, log, stop_everyone)
                 continue
         signum = info.si_signo
         if signum == sigchld:
@@ -350,7 +352,7 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
             continue
         if held_until is not None and signum in (_signal.SIGTERM, _signal.SIGINT):
             held_until = None
-            _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
+            _forward(_signal.SIGTERM, child, forward, rewrite, log, stop_everyone)
             if signum == _signal.SIGTERM:  # a second SIGTERM: the held one goes now, once
                 continue
         elif signum == _signal.SIGTERM and stop_delay:
@@ -358,11 +360,12 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
                 log(f"holding SIGTERM for {stop_delay:g}s (stop delay)")
             held_until, stop_delay = time.monotonic() + stop_delay, 0.0
             continue
-        _forward(signum, child, send, rewrite, log, stop_everyone)
+        _forward(signum, child, forward, rewrite, log, stop_everyone)
 
 
-def _forward(signum, child, send, rewrite, log, stop_everyone):
-    """Forward ``signum`` to the command, rewritten; with --stop-all a SIGTERM goes to every process left too."""
+def _forward(signum, child, forward, rewrite, log, stop_everyone):
+    """Forward ``signum`` to the command, rewritten, as ``forward`` says (see :func:`supervise`); with
+    --stop-all a SIGTERM goes to every process left too."""
     forwarded = rewrite.get(signum, signum)
     if not forwarded:
         if log:
@@ -373,14 +376,16 @@ def _forward(signum, child, send, rewrite, log, stop_everyone):
         if log:
             log(f"forwarded {signal_name(forwarded)} to every process (stop all)")
         return
+    alone = forward == "child" or (forward == "auto" and _proc.handles(child, forwarded))
     try:
-        send(child, forwarded)
+        (posix.kill if alone else posix.killpg)(child, forwarded)
     except OSError as error:
         if log:
             log(f"could not forward {signal_name(forwarded)} to {child}: {error.strerror}")
     else:
         if log:
-            log(f"forwarded {signal_name(forwarded)} to {'group' if send is posix.killpg else 'process'} {child}")
+            why = f" (it handles {signal_name(forwarded)})" if alone and forward == "auto" else ""
+            log(f"forwarded {signal_name(forwarded)} to {'process' if alone else 'group'} {child}{why}")
 
 
 def _reap(main_pid, log, job_control=False):
