@@ -11,7 +11,9 @@
    disposition and none blocked; a file without ``#!`` runs under /bin/sh.
 4. Take signals one at a time from ``sigwaitinfo`` with no timeout, so an
    idle reaper never wakes: SIGCHLD reaps every zombie there is, any other
-   signal is forwarded to the command, except one this process caused
+   signal is forwarded to the command alone when it handles that signal,
+   else to its process group (``forward="auto"``; or always to one of them),
+   except one this process caused
    itself (a SIGPIPE or SIGXFSZ of its own log write); the first SIGTERM
    may be held for a stop delay, and may go to every process left too.  The command's own
    death is found inside that reaping loop, so coalesced SIGCHLDs cannot
