@@ -20,6 +20,8 @@ RELEASE_IMAGES = [f"{RELEASE_TARGET}@linux/amd64", f"{RELEASE_TARGET}@linux/arm6
 """The bake target pushed to a registry as one multi-platform tag, and its images, one per platform of a release."""
 """The directory that holds the reaper package: PYTHONPATH for another interpreter than the tests'."""
 PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
+MASTER_WORKER = [sys.executable, str(HELPERS / "master_worker.py")]
+"""A master with its own SIGHUP and SIGTERM handlers and a worker in its group that dies of either."""
 REAPER = [sys.executable, "-m", "reaper"]
 NON_REAPING_PID1 = [sys.executable, *APP_AS_PID1[1:]]
 """A PID 1 that waits for its own child only, as an application run as PID 1 does."""

@@ -34,6 +34,7 @@ from faults import (
     stopped_terminal,
 )
 from support import (
+    MASTER_WORKER,
     NON_REAPING_PID1,
     PRINT_SIGNALS,
     PROMPT,
@@ -147,6 +148,19 @@ def test_a_subreaper_under_a_foreign_proc_still_stops_its_commands_group(tmp_pat
     assert result.returncode == 3
     assert flushed.read_text() == "flushed\n"
     assert "cannot see its descendants" in result.stderr
+
+
+def test_under_a_foreign_proc_auto_forwards_to_the_group():
+    # The /proc of another namespace cannot tell whether COMMAND handles a signal: the group gets it.
+    with running([*FOREIGN_PROC_NAMESPACE, *REAPER, "-v", *MASTER_WORKER]) as namespace:
+        assert read_line(namespace.stdout) == "ready"
+        reaper = namespace_pid1(namespace.pid)
+        os.kill(reaper, signal.SIGHUP)
+        assert read_line(namespace.stdout) == "HUP"
+        os.kill(reaper, signal.SIGTERM)
+        assert read_line(namespace.stdout) == f"worker {-signal.SIGHUP}"  # the worker got the SIGHUP too
+        assert namespace.wait(timeout=10) == 0
+        assert "forwarded SIGHUP to group" in namespace.stderr.read()
 
 
 # 4. The shutdown leaves nothing behind.
