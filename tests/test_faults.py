@@ -366,8 +366,8 @@ def test_a_subreaper_stopped_with_its_command_leaves_nothing_running():
 
 
 def _image_launcher(prefix):
-    """The image's launcher laid out under ``prefix`` as bench/run.py lays it out, on this interpreter."""
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    """The image's launcher laid out under ``prefix`` as the benchmarks lay it out, on this interpreter."""
+    spec = importlib.util.spec_from_file_location("bench_measure", ROOT / "bench" / "measure.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench.install_reaper(SYSTEM_PYTHON, prefix)
