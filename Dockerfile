@@ -10,6 +10,7 @@ ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim-${DEBIAN_SUITE}
 # then means the engine's own architecture.
 FROM --platform=${BUILDPLATFORM:-linux} ${BASE_IMAGE} AS bytecode
 COPY entrypoint/reaper /usr/local/lib/python-reaper/reaper
+COPY image/reaper /usr/local/lib/python-reaper/pid1
 COPY image/compile.py /tmp/compile.py
 RUN python3 /tmp/compile.py /usr/local/lib/python-reaper
 
@@ -19,6 +20,7 @@ ARG REAPER_VERSION=dev
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z
 COPY --from=bytecode /usr/local/lib/python-reaper /usr/local/lib/python-reaper
+# `reaper` on PATH for scripts; PID 1 never runs this copy, so pip may replace it.
 COPY image/reaper /usr/local/bin/reaper
 # tail and sleep as keep-alive entrypoints get the reaper too (README: "Keep-alive entrypoints").
 COPY image/keepalive/ /usr/local/bin/
@@ -30,6 +32,8 @@ LABEL org.opencontainers.image.title="python-reaper" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
-ENTRYPOINT ["/usr/local/bin/reaper"]
+# Exec form, the interpreter by name: no shell, no fixed path of python3, and a
+# launcher in a directory that no package installs to.
+ENTRYPOINT ["python3", "-ISB", "/usr/local/lib/python-reaper/pid1"]
 # Setting ENTRYPOINT clears the CMD inherited from python-slim.
 CMD ["python3"]

@@ -8,6 +8,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "image")]  # the helpers, and the build and workloads modules
 
+LAUNCHER = "/usr/local/lib/python-reaper/pid1"
+ENTRYPOINT = ["python3", "-ISB", LAUNCHER]
+"""The image's ENTRYPOINT: the base's interpreter, found on PATH, runs the launcher that no package installs to."""
+
 TESTED_TARGETS = [
     "py311-bookworm",
     "py312-bookworm",
@@ -46,6 +50,20 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(1200))
             if item.originalname in EMULATION_LIMITS:
                 item.add_marker(pytest.mark.xfail(reason=EMULATION_LIMITS[item.originalname], strict=True))
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory):
+    """`python -m build`: the sdist, then the wheel built from that sdist (so the sdist is complete).
+    With the test environment's setuptools (no isolation): no second download of the build backend."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("dist")
+    command = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)]
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    return wheel, sdist
 
 
 @pytest.fixture(scope="session")
@@ -153,7 +171,7 @@ def _wait_for_the_reapers_child(container, timeout=120):
             processes = container.top(ps_args="-o pid,ppid,args")["Processes"] or []  # None: exiting
         except docker.errors.APIError:  # not running any more
             return True
-        pid1 = next((process for process in processes if "/usr/local/bin/reaper" in process[2]), None)
+        pid1 = next((process for process in processes if LAUNCHER in process[2]), None)
         return pid1 is None or any(process[1] == pid1[0] for process in processes)
 
     workloads.wait_for(ready, timeout, "the reaper's command to start")
