@@ -30,7 +30,8 @@ def build_image(docker_client, context, dockerfile="Dockerfile", platform=None, 
             path=str(context), dockerfile=dockerfile, buildargs=arguments, platform=platform, rm=True, forcerm=True
         )[0]
     except (docker.errors.BuildError, docker.errors.APIError) as error:
-        pytest.fail(f"{context / dockerfile} is not built: {error}", pytrace=False)
+        reason = str(error)
+    pytest.fail(f"{context / dockerfile} is not built: {reason}", pytrace=False)  # outside except: one line
 
 
 def downstream(docker_client, tmp_path, image, lines, files=()):
@@ -45,8 +46,10 @@ def require_pip(docker_client, image):
     """Fail with one line when the image has no working pip: no downstream build can install anything."""
     try:
         docker_client.containers.run(image, ["python3", "-m", "pip", "--version"], remove=True)
+        return
     except docker.errors.ContainerError as error:
-        pytest.fail(f"the image has no pip ({error.stderr.decode().strip()[-120:]})", pytrace=False)
+        reason = error.stderr.decode().strip()[-120:]
+    pytest.fail(f"the image has no pip ({reason})", pytrace=False)  # outside except: no chained traceback
 
 
 @pytest.fixture
