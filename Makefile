@@ -32,7 +32,7 @@ engine:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile examples/shell-less/Dockerfile tests/helpers/shell-less.Dockerfile
 	$(BIN)/shellcheck image/ensure-host.sh image/ensure-podman.sh image/keepalive/tail .ci/run
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows

@@ -32,10 +32,12 @@ def as_pid1(argv):
     return [*NEW_PID_NAMESPACE, *argv]
 
 
-def orphan_storm(count):
+def orphan_storm(count, parent="$PPID"):
     """A shell script that makes ``count`` orphans, then prints ``zombies=N``: the zombies
-    left among its parent's children after they had up to 5 s to be reaped (by the clock: a scan of
+    left among the children of ``parent`` (default: the script's parent; empty: anyone's,
+    the whole PID namespace) after they had up to 5 s to be reaped (by the clock: a scan of
     thousands of zombies is itself slow on a loaded machine)."""
+    owner = f"{parent} " if parent else ""
     return f"""
 i=0; while [ $i -lt {count} ]; do (sleep 0 &); i=$((i+1)); done
 read -r start _ < /proc/uptime
@@ -43,13 +45,38 @@ while :; do
   z=0
   for s in /proc/[0-9]*/stat; do
     read -r line < "$s" 2>/dev/null || continue
-    case "${{line##*) }}" in "Z $PPID "*) z=$((z+1));; esac
+    case "${{line##*) }}" in "Z {owner}"*) z=$((z+1));; esac
   done
   read -r now _ < /proc/uptime
   [ $z -eq 0 ] || [ "${{now%.*}}" -ge $((${{start%.*}} + 5)) ] && break
   sleep 0.1
 done
 echo zombies=$z
+"""
+
+
+def python_orphan_storm(count):
+    """:func:`orphan_storm` for images without a shell: a Python program that makes ``count`` orphans,
+    then prints ``zombies=N``: the zombies of its whole PID namespace after they had up to 5 s to be reaped."""
+    return f"""
+import os, time
+for _ in range({count}):
+    if os.fork() == 0:
+        os.fork()  # the grandchild, orphaned when its parent exits at once
+        os._exit(0)
+    os.wait()
+for _ in range(50):
+    zombies = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{{pid}}/stat") as stat:
+                zombies += stat.read().rsplit(") ", 1)[1].startswith("Z ")
+        except OSError:  # gone meanwhile
+            pass
+    if not zombies:
+        break
+    time.sleep(0.1)
+print(f"zombies={{zombies}}", flush=True)
 """
 
 

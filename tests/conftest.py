@@ -1,11 +1,12 @@
 """Fixtures: the Docker engine, Podman, and the images under test built from the working tree."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from support import RELEASE_IMAGES, ROOT
+from support import IMAGE_LAUNCHER, RELEASE_IMAGES, ROOT
 
 EMULATED_SUITE = "trixie"
 """The suite whose Debian python3 is also built for arm64 and tested under emulation."""
@@ -69,6 +70,20 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(1200))
             if item.originalname in EMULATION_LIMITS:
                 item.add_marker(pytest.mark.xfail(reason=EMULATION_LIMITS[item.originalname], strict=True))
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory):
+    """`python -m build`: the sdist, then the wheel built from that sdist (so the sdist is complete).
+    With the test environment's setuptools (no isolation): no second download of the build backend."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("dist")
+    command = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)]
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    return wheel, sdist
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +227,7 @@ def _wait_for_the_reapers_child(container, timeout=120):
             processes = container.top(ps_args="-o pid,ppid,args")["Processes"] or []  # None: exiting
         except docker.errors.APIError:  # not running any more
             return True
-        pid1 = next((process for process in processes if "/usr/local/bin/reaper" in process[2]), None)
+        pid1 = next((process for process in processes if IMAGE_LAUNCHER in process[2]), None)
         return pid1 is None or any(process[1] == pid1[0] for process in processes)
 
     workloads.wait_for(ready, timeout, "the reaper's command to start")
@@ -292,7 +307,7 @@ def _wait_for_a_child_of_pid1(container, timeout=120):
         try:
             return (
                 pid == 0
-                or b"/usr/local/bin/reaper" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+                or IMAGE_LAUNCHER.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
                 or workloads.children(pid)
             )
         except FileNotFoundError:  # exited meanwhile

@@ -15,6 +15,9 @@ from workloads import APP_AS_PID1, NEW_PID_NAMESPACE, as_pid1, proc_stat, wait_f
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).parent / "helpers"
 ENTRYPOINT = str(ROOT / "entrypoint")
+IMAGE_LAUNCHER = "/usr/local/lib/python-reaper/pid1"
+IMAGE_ENTRYPOINT = ["python3", "-ISB", IMAGE_LAUNCHER]
+"""The image's ENTRYPOINT: the base's interpreter, found on PATH, runs the launcher that no package installs to."""
 RELEASE_TARGET = "py313-trixie"
 RELEASE_IMAGES = [f"{RELEASE_TARGET}@linux/amd64", f"{RELEASE_TARGET}@linux/arm64"]
 """The bake target pushed to a registry as one multi-platform tag, and its images, one per platform of a release."""

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import testinfra
 
-from support import PROMPT, assert_job_control, without_emulator
+from support import IMAGE_ENTRYPOINT, PROMPT, assert_job_control, without_emulator
 from workloads import (
     ADOPTION,
     APP_AS_PID1,
@@ -40,11 +40,7 @@ def argv(host, pid, emulated):
 def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
     container = containers(image.tag, ["sleep", "60"])
     host = testinfra.get_host(f"docker://{container.id}")
-    assert argv(host, 1, image.emulated)[:3] == [
-        "/usr/local/bin/python3",
-        "-ISB",
-        "/usr/local/bin/reaper",
-    ]
+    assert argv(host, 1, image.emulated)[:3] == IMAGE_ENTRYPOINT
     child = pid1_child(host)
     assert argv(host, child, image.emulated)[:2] == ["sleep", "60"]
     assert "REAPER=1" in host.file(f"/proc/{child}/environ").content_string.split("\0")
@@ -53,7 +49,7 @@ def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
 
 def test_entrypoint_cmd_and_labels(image):
     config = image.built.attrs["Config"]
-    assert config["Entrypoint"] == ["/usr/local/bin/reaper"]
+    assert config["Entrypoint"] == IMAGE_ENTRYPOINT
     assert config["Cmd"] == ["python3"]
     labels = config["Labels"]
     for name in ("title", "description", "source", "licenses", "version", "revision", "created", "base.name"):

@@ -90,7 +90,7 @@ def test_a_github_job_container_reaps_the_orphans_of_its_steps_and_stops_fast(im
         assert zombies_in(container) == 0
         assert pid1_command(container, image.emulated)[1:] == [
             "-ISB",
-            "/usr/local/bin/reaper",
+            "/usr/local/lib/python-reaper/pid1",
             "--",
             "/usr/local/bin/tail",
             "-f",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engines import ROOTLESS_PODMAN, ROOTLESS_USER
-from support import PROMPT, assert_job_control
+from support import IMAGE_ENTRYPOINT, PROMPT, assert_job_control
 from workloads import (
     ADOPTION,
     APP_AS_PID1,
@@ -110,7 +110,7 @@ def test_under_podman_init_the_reaper_is_a_subreaper(podman, podman_image, podma
     status, output = finish(podman_containers(podman, podman_image, command, init=True))
     assert status == 0, output
     pid1, version, output = output.split("\n", 2)
-    assert pid1.startswith("/run/podman-init -- /usr/local/bin/reaper ")
+    assert pid1.startswith(f"/run/podman-init -- {' '.join(IMAGE_ENTRYPOINT)} ")
     assert version.endswith("_catatonit")
     adopter, reaper = adopter_and_reaper(output)
     assert adopter == reaper != "1"
