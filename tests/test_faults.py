@@ -200,10 +200,17 @@ def _read(path):
 
 @WHERE
 def test_the_sigkill_pass_repeats_until_a_forker_has_nothing_left(wrap):
-    result = run(wrap([*REAPER, "--grace", "0.5", "sh", "-c", FORKER]))
-    assert result.returncode == 3
-    wait_for(lambda: not _sleepers(), what="the forker's sleepers to be gone")  # killed: gone at once
-    assert "left behind" not in result.stderr
+    try:
+        result = run(wrap([*REAPER, "--grace", "0.5", "sh", "-c", FORKER]))
+        assert result.returncode == 3
+        wait_for(lambda: not _sleepers(), what="the forker's sleepers to be gone")  # killed: gone at once
+        assert "left behind" not in result.stderr
+    finally:  # a failed run must not leave thousands of SIGTERM-proof sleepers to the next test
+        for stat in _sleepers():
+            try:
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @WHERE
