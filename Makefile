@@ -8,10 +8,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian package:command pairs the host needs: the engine, the offline base
-# builder, qemu for the arm64 image under emulation, and the peers and timer
-# of the benchmarks (smoke-run in the tests).
+# builder, qemu for the arm64 image under emulation, compose for the README's
+# recipe, and the peers and timer of the benchmarks (smoke-run in the tests).
 HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-static binfmt-support:update-binfmts \
-	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
+	docker-compose:docker-compose tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine
 
 .PHONY: check test demo bench lint engine build clean
 
@@ -27,8 +27,8 @@ engine:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile
-	$(BIN)/shellcheck image/ensure-host.sh image/keepalive/tail .ci/run
+	$(BIN)/hadolint Dockerfile examples/*/Dockerfile
+	$(BIN)/shellcheck image/ensure-host.sh image/keepalive/tail .ci/run examples/shell-wrapper/run.sh
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
 

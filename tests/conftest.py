@@ -31,7 +31,9 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "image" in metafunc.fixturenames:
         given = metafunc.config.getoption("--image")
-        metafunc.parametrize("image", given or _tested_targets(), indirect=True, scope="session")
+        chosen = metafunc.definition.get_closest_marker("targets")
+        targets = given or (list(chosen.args) if chosen else _tested_targets())
+        metafunc.parametrize("image", targets, indirect=True, scope="session")
 
 
 EMULATION_LIMITS = {
