@@ -22,10 +22,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "image")]
 
-from workloads import APP_AS_PID1, children, context_switches, namespace_pid1, stop_seconds  # noqa: E402
+from workloads import (  # noqa: E402
+    APP_AS_PID1,
+    NEW_PID_NAMESPACE,
+    children,
+    context_switches,
+    namespace_pid1,
+    stop_seconds,
+)
 
 PEERS = {"tini": ["tini", "--"], "dumb-init": ["dumb-init"], "catatonit": ["catatonit", "--"]}
-NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 PRINT_SIGNALS = ROOT / "tests" / "helpers" / "print_signals.py"
 ORPHANS = Path(__file__).resolve().parent / "orphans.py"
 KEEPALIVE = ROOT / "image" / "keepalive"

@@ -1,5 +1,8 @@
 """Report the benchmarks' results: each target met or missed, the Markdown tables, the plots, and
-the generated part of a README."""
+the generated part of a Markdown page (docs/benchmarks.md)."""
+
+import os
+from pathlib import Path
 
 from measure import PEERS
 
@@ -238,6 +241,7 @@ def update_readme(readme, report, out):
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
-    picture = (out / "storm.png").relative_to(readme.parent.resolve())
+    # Relative to the page, wherever it is: docs/benchmarks.md links ../bench/results/storm.png.
+    picture = Path(os.path.relpath(out / "storm.png", readme.parent.resolve())).as_posix()
     generated = f"{start}\n<!-- written by bench/run.py: do not edit by hand -->\n\n{report}\n![Zombies over time]({picture})\n{end}"
     readme.write_text(before + generated + after)

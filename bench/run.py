@@ -1,6 +1,6 @@
 """Measure python-reaper against tini, dumb-init and catatonit, side by side in one run.
 
-usage: python3 bench/run.py [--quick] [--out DIR] [--readme README.md] [--python PYTHON]
+usage: python3 bench/run.py [--quick] [--out DIR] [--readme docs/benchmarks.md] [--python PYTHON]
 
 Writes DIR/latest.json (every figure, the machine, the date), DIR/latest.md
 (the table) and DIR/*.png (plots); with --readme, also replaces the part of

@@ -60,6 +60,17 @@ def _bake(arguments, path=BAKE_FILE, environ=os.environ, **options):
     return done
 
 
+LOCAL_REGISTRY = "local"
+"""The registry part of local builds' tags: never the release's (``bake_targets`` with ``REGISTRY`` set to it)."""
+
+
+def local_tags(target, platform):
+    """The tags of a local build of ``target`` (as bake gave it, with REGISTRY=LOCAL_REGISTRY) for
+    ``platform``: each with the platform's architecture appended (``local/python-reaper:3.13-arm64``),
+    since the engine's store keeps one image per tag and one platform's build would replace another's."""
+    return [f"{tag}-{platform.rsplit('/', 1)[1]}" for tag in target["tags"]]
+
+
 def native_platform():
     """The engine's own platform (this machine's), as bake names platforms: ``linux/amd64``, ``linux/arm64``."""
     machine = os.uname().machine

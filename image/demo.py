@@ -7,16 +7,17 @@ base and then in the image, and prints the zombies each leaves; then times
 ``docker stop`` of an idle Python app in both.
 """
 
+import os
 import sys
 
 import docker
 
-from bake import bake_targets, build
+from bake import LOCAL_REGISTRY, bake_targets, build, local_tags, native_platform
 from offline import choose_base
-from workloads import APP_AS_PID1, orphan_storm, stop_seconds, zombies_reported
+from workloads import APP_AS_PID1, SLEEPER, orphan_storm, stop_seconds, zombies_reported
 
 ORPHANS = 1000
-IDLE_APP = ["python3", "-c", "import time; time.sleep(1000)"]
+IDLE_APP = SLEEPER
 
 
 def zombies_left(client, image):
@@ -35,10 +36,11 @@ def stop_idle_app(client, image):
 def main(argv):
     name = argv[0] if argv else "py313-trixie"
     client = docker.from_env()
-    target = bake_targets()[name]
+    target = bake_targets(environ={**os.environ, "REGISTRY": LOCAL_REGISTRY})[name]
     base, kind = choose_base(client, target)
-    build(client, target, base)
-    image = target["tags"][0]
+    tags = local_tags(target, native_platform())
+    build(client, target, base, tags=tags)
+    image = tags[0]
     print(f"built {image} on the {kind} base {base}\n")
     rows = [(f"bare base  {base}", base), (f"the image  {image}", image)]
     print(f"{ORPHANS} orphans made under a Python app as PID 1:")

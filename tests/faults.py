@@ -15,6 +15,7 @@ import termios
 from pathlib import Path
 
 from support import HELPERS
+from workloads import NEW_PID_NAMESPACE, proc_stat
 
 NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
 """Run the rest of the command line as the unprivileged user nobody."""
@@ -31,7 +32,7 @@ REAPER_AS_NOBODY = [
 PRINT_SIGNALS_AS_NOBODY = [SYSTEM_PYTHON, str(HELPERS / "print_signals.py")]
 WITHOUT_KILL = ["setpriv", "--bounding-set", "-kill", "--inh-caps", "-kill"]
 """Root without CAP_KILL (docker's --cap-drop ALL): it may not signal another user's process."""
-FOREIGN_PROC_NAMESPACE = ["unshare", "--pid", "--fork", "--kill-child"]
+FOREIGN_PROC_NAMESPACE = [word for word in NEW_PID_NAMESPACE if word != "--mount-proc"]
 """A new PID namespace that keeps the host's ``/proc``: its pids name other processes."""
 
 
@@ -82,7 +83,7 @@ def file_size_limit(limit):
 
 def cpu_seconds(pid):
     """User plus system CPU time of ``pid`` so far, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    _, fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

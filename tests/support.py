@@ -10,17 +10,24 @@ import sys
 import time
 from pathlib import Path
 
-from workloads import APP_AS_PID1, wait_for
+from workloads import APP_AS_PID1, NEW_PID_NAMESPACE, as_pid1, proc_stat, wait_for  # noqa: F401  (support's names)
 
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = Path(__file__).parent / "helpers"
 ENTRYPOINT = str(ROOT / "entrypoint")
+IMAGE_LAUNCHER = "/usr/local/lib/python-reaper/pid1"
+IMAGE_ENTRYPOINT = ["python3", "-ISB", IMAGE_LAUNCHER]
+"""The image's ENTRYPOINT: the base's interpreter, found on PATH, runs the launcher that no package installs to."""
+RELEASE_TARGET = "py313-trixie"
+RELEASE_IMAGES = [f"{RELEASE_TARGET}@linux/amd64", f"{RELEASE_TARGET}@linux/arm64"]
+"""The bake target pushed to a registry as one multi-platform tag, and its images, one per platform of a release."""
 """The directory that holds the reaper package: PYTHONPATH for another interpreter than the tests'."""
 PRINT_SIGNALS = [sys.executable, str(HELPERS / "print_signals.py")]
+MASTER_WORKER = [sys.executable, str(HELPERS / "master_worker.py")]
+"""A master with its own SIGHUP and SIGTERM handlers and a worker in its group that dies of either."""
 REAPER = [sys.executable, "-m", "reaper"]
 NON_REAPING_PID1 = [sys.executable, *APP_AS_PID1[1:]]
 """A PID 1 that waits for its own child only, as an application run as PID 1 does."""
-NEW_PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 
 def _host_pythons():
@@ -56,11 +63,6 @@ def running(argv, **options):
         process.communicate(timeout=30)
 
 
-def as_pid1(argv):
-    """``argv`` run as PID 1 of a new PID namespace; the namespace dies with ``unshare``."""
-    return [*NEW_PID_NAMESPACE, *argv]
-
-
 def read_line(stream, timeout=10):
     """The next line of a pipe, without its newline; fail after ``timeout`` s.
 
@@ -87,10 +89,9 @@ def without_emulator(words, emulated):
 def is_alive(pid):
     """Whether ``pid`` exists and is not a zombie."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return proc_stat(pid)[1][0] != "Z"
     except FileNotFoundError:
         return False
-    return stat.rsplit(") ", 1)[1][0] != "Z"
 
 
 def environment(**changes):
@@ -148,10 +149,14 @@ def _sleep_holds_the_foreground():
     """Whether a ``sleep`` is the foreground process group of its terminal (seen from the host)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            name, fields = stat.read_text().rsplit(") ", 1)
+            name, fields = proc_stat(stat.parent.name)
         except OSError:
             continue
-        fields = fields.split()
-        if name.endswith("(sleep") and fields[0] != "Z" and fields[2] == fields[5]:
+        if name == "sleep" and fields[0] != "Z" and fields[2] == fields[5]:
             return True
     return False
+
+
+def defined_tests():
+    """The names of every test function of ``tests/``: what a doc may cite."""
+    return set(re.findall(r"^def (test_\w+)", "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py")), re.M))

@@ -2,7 +2,6 @@
 checks one promise, as PID 1 of a new namespace and as a subreaper where both apply."""
 
 import errno
-import importlib.util
 import os
 import re
 import signal
@@ -35,11 +34,11 @@ from faults import (
     stopped_terminal,
 )
 from support import (
+    MASTER_WORKER,
     NON_REAPING_PID1,
     PRINT_SIGNALS,
     PROMPT,
     REAPER,
-    ROOT,
     as_pid1,
     environment,
     is_alive,
@@ -47,7 +46,7 @@ from support import (
     run,
     running,
 )
-from workloads import namespace_pid1, wait_for
+from workloads import namespace_pid1, proc_stat, wait_for
 
 WHERE = pytest.mark.parametrize("wrap", [as_pid1, list], ids=["pid1", "subreaper"])
 
@@ -151,6 +150,19 @@ def test_a_subreaper_under_a_foreign_proc_still_stops_its_commands_group(tmp_pat
     assert "cannot see its descendants" in result.stderr
 
 
+def test_under_a_foreign_proc_auto_forwards_to_the_group():
+    # The /proc of another namespace cannot tell whether COMMAND handles a signal: the group gets it.
+    with running([*FOREIGN_PROC_NAMESPACE, *REAPER, "-v", *MASTER_WORKER]) as namespace:
+        assert read_line(namespace.stdout) == "ready"
+        reaper = namespace_pid1(namespace.pid)
+        os.kill(reaper, signal.SIGHUP)
+        assert read_line(namespace.stdout) == "HUP"
+        os.kill(reaper, signal.SIGTERM)
+        assert read_line(namespace.stdout) == f"worker {-signal.SIGHUP}"  # the worker got the SIGHUP too
+        assert namespace.wait(timeout=10) == 0
+        assert "forwarded SIGHUP to group" in namespace.stderr.read()
+
+
 # 4. The shutdown leaves nothing behind.
 
 FLUSHER = "trap 'sleep 0.5; echo flushed > {path}; exit 0' TERM; echo entered > {ready}; while :; do sleep 0.1; done"
@@ -190,8 +202,7 @@ def _read(path):
 def test_the_sigkill_pass_repeats_until_a_forker_has_nothing_left(wrap):
     result = run(wrap([*REAPER, "--grace", "0.5", "sh", "-c", FORKER]))
     assert result.returncode == 3
-    time.sleep(0.2)
-    assert _sleepers() == []
+    wait_for(lambda: not _sleepers(), what="the forker's sleepers to be gone")  # killed: gone at once
     assert "left behind" not in result.stderr
 
 
@@ -268,7 +279,7 @@ def _child_of(pid):
 
 
 def _state(pid):
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+    return proc_stat(pid)[1][0]
 
 
 def _stopped_child(pid):
@@ -379,11 +390,10 @@ def test_a_subreaper_stopped_with_its_command_leaves_nothing_running():
 
 
 def _image_launcher(prefix):
-    """The image's launcher laid out under ``prefix`` as bench/run.py lays it out, on this interpreter."""
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench.install_reaper(SYSTEM_PYTHON, prefix)
+    """The image's launcher laid out under ``prefix`` as the benchmarks lay it out, on this interpreter."""
+    from measure import install_reaper
+
+    return install_reaper(SYSTEM_PYTHON, prefix)
 
 
 @pytest.mark.parametrize("launcher", ["image launcher", "console script"])

@@ -1,29 +1,26 @@
 """The image in a real Docker engine: PID 1, zombies, signals, exit codes, hardening, TTY, size."""
 
 import subprocess
-import time
 
 import pytest
 import testinfra
 
-from support import PROMPT, assert_job_control, without_emulator
-from workloads import APP_AS_PID1, orphan_storm, stop_seconds, wait_for, zombies_reported
+from support import IMAGE_ENTRYPOINT, PROMPT, assert_job_control, without_emulator
+from workloads import (
+    ADOPTION,
+    APP_AS_PID1,
+    HARDENED,
+    SLEEPER,
+    adopter_and_reaper,
+    exec_orphans,
+    finish,
+    orphan_storm,
+    stop_seconds,
+    wait_for,
+    zombies_reported,
+)
 
 BOUNDED_STORM = "i=0; while [ $i -lt 3000 ]; do (sleep 0 &) || exit 1; i=$((i+1)); done; echo storm survived"
-SLEEPER = ["python3", "-c", "import time; time.sleep(1000)"]
-HARDENED = {
-    "user": "65534:65534",
-    "read_only": True,
-    "cap_drop": ["ALL"],
-    "security_opt": ["no-new-privileges"],
-    "pids_limit": 64,
-}
-
-
-def finish(container, timeout=600):
-    """Wait for the container to exit; return (exit status, its output)."""
-    status = container.wait(timeout=timeout)["StatusCode"]
-    return status, container.logs().decode()
 
 
 def pid1_child(host):
@@ -43,11 +40,7 @@ def argv(host, pid, emulated):
 def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
     container = containers(image.tag, ["sleep", "60"])
     host = testinfra.get_host(f"docker://{container.id}")
-    assert argv(host, 1, image.emulated)[:3] == [
-        "/usr/local/bin/python3",
-        "-ISB",
-        "/usr/local/bin/reaper",
-    ]
+    assert argv(host, 1, image.emulated)[:3] == IMAGE_ENTRYPOINT
     child = pid1_child(host)
     assert argv(host, child, image.emulated)[:2] == ["sleep", "60"]
     assert "REAPER=1" in host.file(f"/proc/{child}/environ").content_string.split("\0")
@@ -56,7 +49,7 @@ def test_pid1_is_the_reaper_and_its_child_is_marked(image, containers):
 
 def test_entrypoint_cmd_and_labels(image):
     config = image.built.attrs["Config"]
-    assert config["Entrypoint"] == ["/usr/local/bin/reaper"]
+    assert config["Entrypoint"] == IMAGE_ENTRYPOINT
     assert config["Cmd"] == ["python3"]
     labels = config["Labels"]
     for name in ("title", "description", "source", "licenses", "version", "revision", "created", "base.name"):
@@ -96,19 +89,6 @@ def test_control_docker_stop_of_the_bare_base_waits_for_the_timeout(image, conta
     assert status == 137
 
 
-def exec_orphans(container, patience=1):
-    """Make 200 orphans with docker exec; return the zombies left after 1 s, or as soon as none is
-    left within ``patience`` seconds (the last count)."""
-    container.exec_run(["sh", "-c", "i=0; while [ $i -lt 200 ]; do (sleep 0 &); i=$((i+1)); done"])
-    deadline = time.monotonic() + patience
-    while True:
-        time.sleep(1)
-        states = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/stat"]).output.decode().splitlines()
-        zombies = sum(1 for line in states if line.rsplit(") ", 1)[1].startswith("Z "))
-        if zombies == 0 or time.monotonic() >= deadline:
-            return zombies
-
-
 def test_orphans_of_docker_exec_are_reaped(image, containers):
     # Under emulation on a loaded machine, the last orphans may still be dying after 1 s.
     assert exec_orphans(containers(image.tag, ["sleep", "60"]), patience=30 if image.emulated else 1) == 0
@@ -146,10 +126,9 @@ def test_a_hardened_container_reaps_and_passes_exit_codes(image, containers):
 
 
 def test_under_docker_init_the_reaper_is_a_subreaper(image, containers):
-    adoption = "orphan=$(sh -c 'sleep 5 >/dev/null & echo $!'); read -r line < /proc/$orphan/stat; set -- ${line##*) }; echo adopter=$2 reaper=$PPID; "
-    status, output = finish(containers(image.tag, ["sh", "-c", adoption + orphan_storm(300)], init=True))
+    status, output = finish(containers(image.tag, ["sh", "-c", ADOPTION + orphan_storm(300)], init=True))
     assert status == 0, output
-    adopter, reaper = (word.split("=")[1] for word in output.split()[:2])
+    adopter, reaper = adopter_and_reaper(output)
     assert adopter == reaper != "1"
     assert zombies_reported(output) == 0
 

@@ -23,17 +23,6 @@ def run(*command, **options):
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    """`python -m build`: the sdist, then the wheel built from that sdist (so the sdist is complete).
-    With the test environment's setuptools (no isolation): no second download of the build backend."""
-    out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT))
-    (wheel,) = out.glob("*.whl")
-    (sdist,) = out.glob("*.tar.gz")
-    return wheel, sdist
-
-
-@pytest.fixture(scope="module")
 def venv(dist, tmp_path_factory):
     """A clean venv with only the wheel installed in it (no index, no dependency)."""
     path = tmp_path_factory.mktemp("venv")

@@ -1,11 +1,13 @@
 """The reaper as a real PID 1 of a new PID namespace, and as a subreaper off PID 1."""
 
 import os
+import re
 import signal
 import time
 
 import pytest
 
+import support
 from reaper._signals import CATCHABLE, signal_name
 from support import NON_REAPING_PID1, PRINT_SIGNALS, REAPER, as_pid1, environment, is_alive, read_line, run, running
 from workloads import children, context_switches, namespace_pid1, orphan_storm, wait_for, zombies_reported
@@ -78,7 +80,7 @@ def test_a_shell_wrapped_app_gets_sigterm_through_its_process_group():
         assert unshare.wait(timeout=10) == 128 + signal.SIGTERM  # the shell in the group got it too
 
 
-@pytest.mark.parametrize(("mode", "app_sees_it"), [("group", True), ("child", False)])
+@pytest.mark.parametrize(("mode", "app_sees_it"), [("group", True), ("child", False), ("auto", True)])
 def test_forward_mode_decides_who_gets_the_signal(mode, app_sees_it):
     # The shell ignores SIGWINCH, so only a forward to the group reaches the app behind it.
     with running(as_pid1([*REAPER, "--forward", mode, *shell_wrapped_printer()])) as unshare:
@@ -90,6 +92,45 @@ def test_forward_mode_decides_who_gets_the_signal(mode, app_sees_it):
         else:
             with pytest.raises(AssertionError, match="no line"):
                 read_line(unshare.stdout, timeout=1)
+
+
+AUTO = {
+    "default": ([], {}),
+    "--forward auto": (["--forward", "auto"], {}),
+    "REAPER_FORWARD=auto": ([], {"REAPER_FORWARD": "auto"}),
+}
+
+
+@pytest.mark.parametrize("wrap", [as_pid1, list], ids=["pid1", "subreaper"])
+@pytest.mark.parametrize(
+    ("mode", "worker"), [*((name, -signal.SIGTERM) for name in AUTO), ("--forward group", -signal.SIGHUP)]
+)
+def test_auto_forwards_a_signal_the_command_handles_to_the_command_alone(wrap, mode, worker):
+    options, variables = AUTO.get(mode, (["--forward", "group"], {}))
+    argv = wrap([*REAPER, "-v", *options, *support.MASTER_WORKER])
+    with running(argv, env=environment(**{"REAPER_FORWARD": None, **variables})) as process:
+        assert read_line(process.stdout) == "ready"
+        reaper = namespace_pid1(process.pid) if wrap is as_pid1 else process.pid
+        os.kill(reaper, signal.SIGHUP)  # the master reloads; a worker of gunicorn's would die of it
+        assert read_line(process.stdout) == "HUP"
+        os.kill(reaper, signal.SIGTERM)
+        assert read_line(process.stdout) == f"worker {worker}"  # -1: the SIGHUP killed the worker
+        assert process.wait(timeout=10) == 0
+        target = "process" if worker == -signal.SIGTERM else "group"
+        assert re.search(rf"^reaper: forwarded SIGHUP to {target} \d+", process.stderr.read(), re.M)
+
+
+@pytest.mark.parametrize("mode", AUTO)
+def test_auto_reaches_the_app_behind_a_shell_that_does_not_trap_the_signal(mode):
+    options, variables = AUTO[mode]
+    printer = " ".join([*PRINT_SIGNALS, str(signal.SIGTERM)])
+    argv = as_pid1([*REAPER, "-v", *options, "sh", "-c", f"{printer}; echo done"])
+    with running(argv, env=environment(**{"REAPER_FORWARD": None, **variables})) as unshare:
+        assert read_line(unshare.stdout) == "ready"
+        os.kill(namespace_pid1(unshare.pid), signal.SIGTERM)
+        assert read_line(unshare.stdout) == str(signal.SIGTERM)  # through the group: the shell has no handler
+        assert unshare.wait(timeout=10) == 128 + signal.SIGTERM  # the shell, in the group, got it too
+        assert re.search(r"^reaper: forwarded SIGTERM to group \d+$", unshare.stderr.read(), re.M)
 
 
 DAEMON = """

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reaper import _cpu
 from support import PRINT_SIGNALS, REAPER, as_pid1, environment, read_line, run, running
 
 PASSWD = """\
@@ -172,64 +173,83 @@ def test_a_pdeathsig_that_cannot_be_forwarded_is_a_usage_error(text):
     assert result.stderr.startswith("reaper: --pdeathsig: ")
 
 
-CPU = "/sys/fs/cgroup/cpu"
+class CpuGroup:
+    """A new cgroup with a CPU quota, under the cpu controller's hierarchy (v1 here, v2 on CI runners)."""
+
+    V1, V2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+
+    def __init__(self, parent=None):
+        self.v2 = parent.v2 if parent else (self.V2 / "cgroup.controllers").exists()
+        top = parent.path if parent else (self.V2 if self.v2 else self.V1)
+        self.path = top / (f"reaper-test-{uuid.uuid4().hex[:8]}" if parent is None else "inner")
+        self.path.mkdir()
+        if self.v2 and parent is None:
+            (top / "cgroup.subtree_control").write_text("+cpu")  # the controller the quota needs
+        if self.v2:
+            (self.path / "cgroup.subtree_control").write_text("+cpu")
+
+    def limit(self, cpus):
+        """Allow ``cpus`` CPUs, or lift the limit with None."""
+        quota = "max" if cpus is None else str(int(cpus * 100_000))
+        if self.v2:
+            (self.path / "cpu.max").write_text(f"{quota} 100000")
+        else:
+            (self.path / "cpu.cfs_period_us").write_text("100000")
+            (self.path / "cpu.cfs_quota_us").write_text("-1" if cpus is None else quota)
+
+    def inside(self):
+        """A command line prefix that runs what follows as PID 1 in this group."""
+        return ["sh", "-c", f'echo $$ > {self.path}/cgroup.procs && exec "$@"', "sh", *as_pid1([])]
 
 
 @pytest.fixture
 def cpu_cgroup():
-    """A new cgroup v1 cpu group limited to 1.5 CPUs; a command line prefix runs what follows as PID 1 in it."""
-    group = Path(CPU) / f"reaper-test-{uuid.uuid4().hex[:8]}"
-    group.mkdir()
+    """A new cpu cgroup limited to 1.5 CPUs, removed afterwards (empty then: the runs are over)."""
+    group = CpuGroup()
     try:
-        (group / "cpu.cfs_period_us").write_text("100000")
-        (group / "cpu.cfs_quota_us").write_text("150000")
-        yield group, ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh", *as_pid1([])]
+        group.limit(1.5)
+        yield group
     finally:
-        group.rmdir()  # empty: the run is over
+        group.path.rmdir()
 
 
 COUNT = 'echo "count=${PYTHON_CPU_COUNT-unset}"'
 
 
+NO_COUNT = environment(PYTHON_CPU_COUNT=None)
+
+
 def test_cpu_count_quota_sets_the_quota_rounded_up(cpu_cgroup):
-    _, inside = cpu_cgroup
-    result = run([*inside, *REAPER, "--cpu-count", "quota", "sh", "-c", COUNT], env=environment(PYTHON_CPU_COUNT=None))
+    result = run([*cpu_cgroup.inside(), *REAPER, "--cpu-count", "quota", "sh", "-c", COUNT], env=NO_COUNT)
     assert (result.returncode, result.stdout, result.stderr) == (0, "count=2\n", "")
 
 
 def test_cpu_count_of_a_parent_cgroups_limit(cpu_cgroup):
-    group, _ = cpu_cgroup
-    child = group / "inner"
-    child.mkdir()
+    inner = CpuGroup(parent=cpu_cgroup)
     try:
-        inside = ["sh", "-c", f'echo $$ > {child}/cgroup.procs && exec "$@"', "sh", *as_pid1([])]
         env = environment(REAPER_CPU_COUNT="quota", PYTHON_CPU_COUNT=None)
-        assert run([*inside, *REAPER, "sh", "-c", COUNT], env=env).stdout == "count=2\n"
+        assert run([*inner.inside(), *REAPER, "sh", "-c", COUNT], env=env).stdout == "count=2\n"
     finally:
-        child.rmdir()
+        inner.path.rmdir()
 
 
 def test_cpu_count_never_exceeds_the_affinity(cpu_cgroup):
-    group, inside = cpu_cgroup
-    (group / "cpu.cfs_quota_us").write_text("800000")
+    cpu_cgroup.limit(8)
     pinned = ["taskset", "-c", "0"]
-    result = run(
-        [*pinned, *inside, *REAPER, "--cpu-count", "quota", "sh", "-c", COUNT], env=environment(PYTHON_CPU_COUNT=None)
-    )
+    result = run([*pinned, *cpu_cgroup.inside(), *REAPER, "--cpu-count", "quota", "sh", "-c", COUNT], env=NO_COUNT)
     assert result.stdout == "count=1\n"
 
 
 def test_cpu_count_keeps_a_count_the_environment_sets(cpu_cgroup):
-    _, inside = cpu_cgroup
-    result = run([*inside, *REAPER, "--cpu-count", "quota", "sh", "-c", COUNT], env=environment(PYTHON_CPU_COUNT="7"))
-    assert result.stdout == "count=7\n"
+    argv = [*cpu_cgroup.inside(), *REAPER, "--cpu-count", "quota", "sh", "-c", COUNT]
+    assert run(argv, env=environment(PYTHON_CPU_COUNT="7")).stdout == "count=7\n"
 
 
 @pytest.mark.parametrize("options", [["--cpu-count", "quota"], []], ids=["no-limit", "control-unused"])
 def test_cpu_count_sets_nothing_without_a_limit_or_the_option(cpu_cgroup, options):
-    group, inside = cpu_cgroup
-    (group / "cpu.cfs_quota_us").write_text("-1" if options else "150000")
-    result = run([*inside, *REAPER, *options, "sh", "-c", COUNT], env=environment(PYTHON_CPU_COUNT=None))
+    if options:
+        cpu_cgroup.limit(None)
+    result = run([*cpu_cgroup.inside(), *REAPER, *options, "sh", "-c", COUNT], env=NO_COUNT)
     assert result.stdout == "count=unset\n"
 
 
@@ -243,3 +263,37 @@ def test_none_of_them_changes_the_command_when_unused():
     bare = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     reaped = run(as_pid1([*REAPER, "sh", "-c", script]))
     assert reaped.stdout == bare.stdout
+
+
+V2_MOUNT = "30 23 0:26 {root} {top} rw,nosuid - cgroup2 cgroup2 rw\n"
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "parent_max", "count"),
+    [("150000 100000", "max 100000", 2), ("max 100000", "50000 100000", 1), ("max 100000", "max 100000", None)],
+)
+def test_cpu_count_reads_cgroup_v2s_cpu_max(tmp_path, cpu_max, parent_max, count):
+    # This machine has the cpu controller on cgroup v1, so v2 is read from a mount laid out as a
+    # container sees one (its own cgroup as the mount's root), the files being what the kernel writes.
+    (tmp_path / "cpu.max").write_text(parent_max + "\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "cpu.max").write_text(cpu_max + "\n")
+    memberships = "0::/kubepods/pod1/app\n"
+    mounts = V2_MOUNT.format(root="/kubepods/pod1", top=tmp_path)
+    assert _cpu.count_from(memberships, mounts) == count
+
+
+def test_cpu_count_without_a_cgroup_mount_is_no_limit():
+    assert _cpu.count_from("0::/\n", "") is None
+
+
+def test_a_nested_reaper_keeps_the_user_the_reaper_above_dropped_to(accounts):
+    # It inherited REAPER_USER and supervises for its own --stop-delay: it is that user already, and may
+    # not change ids, which it does not need to.  (The system's Python: the user cannot read this venv's.)
+    inner = ["/usr/bin/python3", "-m", "reaper", "--stop-delay", "1"]
+    env = environment(REAPER_USER="app", PYTHONPATH=str(Path(__file__).parent.parent / "entrypoint"), **NO_LOGIN)
+    result = run([*accounts, *REAPER, *inner, "sh", "-c", f"{IDS}; echo parent=$PPID"], env=env)
+    assert result.returncode == 0, result.stderr
+    found = ids_of(result.stdout)
+    assert (found["Uid"], found["HOME"]) == ([1234] * 4, "/home/app")
+    assert found["parent"] != "1", "the nested reaper supervises"

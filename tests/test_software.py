@@ -3,8 +3,8 @@ from PyPI's wheels into a downstream image, on the image and, as the control, on
 (alone, and behind ``docker run --init``).
 
 The wheels are downloaded once per Python and platform (``WHEELS``) and installed offline
-(``pip install --no-index --find-links``).  Every case runs on the targets of ``FULL_SET``; the
-others (the other Pythons, arm64 under emulation) run the smoke: the gunicorn image built with pip
+(``pip install --no-index --find-links``).  Every case runs on the targets of ``FULL_TARGETS``; the
+other Pythons run the smoke: the gunicorn image built with pip
 and stopped with requests in flight.
 """
 
@@ -25,8 +25,9 @@ from workloads import wait_for
 
 EXAMPLES = ROOT / "examples"
 WHEELS = Path.home() / ".cache" / "python-reaper-tests" / "wheels"
-FULL_SET = ["py313-trixie", "py311-bookworm"]
-"""The targets that run every case: one per Debian suite of the offline bases."""
+FULL_TARGETS = ["py313-trixie", "py311-bookworm"]
+"""The targets that run every case: one per Debian suite of the offline bases (conftest); the tests marked
+every_target run on every target of this machine's platform too."""
 SETUPS = ["image", "base", "base-init"]
 """Where an app runs: on the image (the reaper is PID 1), on the bare base (the app is PID 1), on the
 bare base behind Docker's init (tini is PID 1)."""
@@ -166,6 +167,7 @@ def processes(container):
 # gunicorn: its master coordinates three sync workers.
 
 
+@pytest.mark.every_target
 @pytest.mark.parametrize("setup", SETUPS)
 def test_gunicorn_completes_three_requests_in_flight_on_docker_stop(image, app, setup):
     """One request per sync worker: a request still queued when the workers stop is reset by gunicorn
@@ -180,7 +182,6 @@ def test_gunicorn_completes_three_requests_in_flight_on_docker_stop(image, app, 
     assert status == 0
 
 
-@pytest.mark.targets(*FULL_SET)
 @pytest.mark.parametrize("signal", ["SIGHUP", "SIGUSR2"])
 @pytest.mark.parametrize("setup", SETUPS)
 def test_gunicorn_completes_a_request_in_flight_on_a_reload_or_an_upgrade(image, app, setup, signal):
@@ -195,7 +196,6 @@ def test_gunicorn_completes_a_request_in_flight_on_a_reload_or_an_upgrade(image,
     assert answer.result() == "200 done /sleep/3"
 
 
-@pytest.mark.targets(*FULL_SET)
 @pytest.mark.parametrize("setup", SETUPS)
 def test_gunicorn_respawns_a_worker_killed_with_sigkill_and_leaves_no_zombie(image, app, setup):
     container = app("gunicorn", setup)
@@ -217,7 +217,6 @@ def test_gunicorn_respawns_a_worker_killed_with_sigkill_and_leaves_no_zombie(ima
 # uvicorn: its supervisor process coordinates two worker processes.
 
 
-@pytest.mark.targets(*FULL_SET)
 @pytest.mark.parametrize("setup", SETUPS)
 def test_uvicorn_completes_a_request_in_flight_on_docker_stop(image, app, setup):
     container = app("uvicorn", setup)
@@ -233,7 +232,6 @@ def test_uvicorn_completes_a_request_in_flight_on_docker_stop(image, app, setup)
 # celery: its main process coordinates the prefork pool (a warm shutdown).
 
 
-@pytest.mark.targets(*FULL_SET)
 @pytest.mark.parametrize("setup", SETUPS)
 def test_celery_finishes_the_running_task_on_docker_stop(image, app, setup):
     container = app("celery", setup, working_dir="/app")
@@ -251,7 +249,6 @@ def test_celery_finishes_the_running_task_on_docker_stop(image, app, setup):
 # A program of one's own: a multiprocessing.Pool closed by a SIGTERM handler.
 
 
-@pytest.mark.targets(*FULL_SET)
 @pytest.mark.parametrize("setup", SETUPS)
 def test_a_pools_workers_finish_their_current_item_on_docker_stop(image, app, setup):
     container = app("multiprocessing", setup)
@@ -269,7 +266,6 @@ def test_a_pools_workers_finish_their_current_item_on_docker_stop(image, app, se
 # A shell script without exec in front of the app.
 
 
-@pytest.mark.targets(*FULL_SET)
 def test_docker_stop_reaches_an_app_behind_a_shell_wrapper_and_its_finally_block_runs(image, app):
     container = app("shell-wrapper", "image")
     wait_for_log(container, "serving", patience(image))
@@ -280,7 +276,6 @@ def test_docker_stop_reaches_an_app_behind_a_shell_wrapper_and_its_finally_block
     assert status == 143  # the shell's: SIGTERM ended it
 
 
-@pytest.mark.targets(*FULL_SET)
 @pytest.mark.parametrize("setup", ["base", "base-init"])
 def test_control_an_app_behind_a_shell_wrapper_on_the_bare_base_never_runs_its_finally_block(image, app, setup):
     """As PID 1 the shell ignores SIGTERM (the stop waits for the timeout); behind tini the shell dies
@@ -296,13 +291,13 @@ def test_control_an_app_behind_a_shell_wrapper_on_the_bare_base_never_runs_its_f
 
 
 def compose_file_of_the_readme():
-    """The YAML block of the README's "docker compose" section."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### docker compose") :]
+    """The YAML block of the "docker compose" section of docs/platforms.md."""
+    page = (ROOT / "docs" / "platforms.md").read_text()
+    section = page[page.index("### docker compose") :]
     return section.split("```yaml\n", 1)[1].split("```", 1)[0]
 
 
-def test_the_readme_compose_recipe_is_the_example_under_test():
+def test_the_compose_recipe_of_the_docs_is_the_example_under_test():
     assert compose_file_of_the_readme() == (EXAMPLES / "compose" / "docker-compose.yml").read_text()
 
 
@@ -356,7 +351,6 @@ def compose_up_and_down(image, recipe, base, **service):
     return seconds, flushed.read_text() if flushed.exists() else None
 
 
-@pytest.mark.targets(*FULL_SET)
 def test_the_compose_recipe_stays_up_and_down_flushes_the_background_writer(image, recipe):
     seconds, flushed = compose_up_and_down(image, recipe, image.built.id)
     print(f"compose recipe down, image: {seconds:.1f} s, {flushed!r}")
@@ -364,7 +358,6 @@ def test_the_compose_recipe_stays_up_and_down_flushes_the_background_writer(imag
     assert seconds < 30  # the recipe's stop_grace_period: down never waits for it (compose's own steps take seconds)
 
 
-@pytest.mark.targets(*FULL_SET)
 def test_control_the_compose_recipe_on_the_bare_base_loses_the_writers_data(image, recipe):
     """The app as PID 1 ignores SIGTERM: compose waits for stop_grace_period (shortened here), then
     everything is SIGKILLed and the writer never flushes."""

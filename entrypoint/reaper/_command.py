@@ -1,8 +1,10 @@
 """The ``reaper`` command line: ``reaper [OPTIONS] [--] COMMAND [ARG...]``.
 
 Reads the options and their environment variables (an option always wins
-over its variable), then either supervises COMMAND or, when a reaper already
-runs above this process, execs COMMAND in its place and adds no process.
+over its variable; every option is one entry of :data:`OPTIONS`), then
+either supervises COMMAND or, when a reaper already runs above this process
+and this command line gives no option for it to apply, execs COMMAND in its
+place and adds no process.
 """
 
 import _signal
@@ -17,7 +19,7 @@ _USAGE_HEAD = """\
 usage: reaper [OPTIONS] [--] COMMAND [ARG...]
 
 Run COMMAND as the only child of a reaper: zombies are reaped, signals are
-forwarded to COMMAND's process group, its exit status is passed through, and
+forwarded to COMMAND, its exit status is passed through, and
 when it exits every process left is sent SIGTERM, then SIGKILL after a grace
 period.
 
@@ -72,10 +74,9 @@ def main(args=None):
         except LookupError as error:
             say(str(error))
             return 2
+        user.fill(environment)
         if user.is_current():  # a nested reaper that inherited REAPER_USER: the reaper above dropped already
             user = None
-        else:
-            user.fill(environment)
     if options["cpu_count"] == "quota" and not environment.get("PYTHON_CPU_COUNT"):
         from reaper._cpu import quota_count
 
@@ -87,7 +88,7 @@ def main(args=None):
     status = supervise(
         command,
         grace=options["grace"],
-        forward_to_group=options["forward"] == "group",
+        forward=options["forward"],
         rewrite=options["rewrite"],
         verbose=options["verbose"],
         stop_delay=options["stop_delay"],
@@ -125,7 +126,7 @@ def parse(args, environ):
 
     Keys: ``command`` (a list), ``given`` (the set of the keys of the options
     given on the command line) and one per entry of :data:`OPTIONS`: ``grace``
-    and ``stop_delay`` (float seconds), ``forward`` (``"group"`` or
+    and ``stop_delay`` (float seconds), ``forward`` (``"auto"``, ``"group"`` or
     ``"child"``), ``rewrite`` (a dict of signal numbers), ``exit_map`` (a
     dict of exit statuses), ``verbose``, ``stop_all``, ``help`` and
     ``version``.  An option wins over its variable; the entries of a
@@ -252,7 +253,8 @@ def _seconds(source, text):
 
 def _one_of(*words):
     """A reader that accepts exactly one of ``words``."""
-    expected = " or ".join(f"{word!r}" for word in words)
+    quoted = [f"{word!r}" for word in words]
+    expected = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 2 else quoted)
 
     def read(source, text):
         if text not in words:
@@ -338,11 +340,12 @@ OPTIONS = (
     _Option(
         "forward",
         ("--forward",),
-        "forward signals to COMMAND's process 'group' or to the 'child' alone",
+        "forward signals to COMMAND's process 'group', to the 'child' alone, or 'auto': to the child alone "
+        "when it handles the signal, else to its group",
         metavar="MODE",
         variable="REAPER_FORWARD",
-        read=_one_of("group", "child"),
-        default="group",
+        read=_one_of("auto", "group", "child"),
+        default="auto",
     ),
     _Option(
         "rewrite",

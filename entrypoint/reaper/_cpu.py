@@ -18,7 +18,19 @@ def quota_count():
     process may run on.  No cgroup file to read, or ``max`` / ``-1`` all
     the way up, is no limit.
     """
-    place = _cpu_directory()
+    try:
+        with open("/proc/self/cgroup", "rb") as file:
+            memberships = file.read().decode(errors="surrogateescape")
+        with open("/proc/self/mountinfo", "rb") as file:
+            mounts = file.read().decode(errors="surrogateescape")
+    except OSError:
+        return None
+    return count_from(memberships, mounts)
+
+
+def count_from(memberships, mounts):
+    """:func:`quota_count` for the text of ``/proc/self/cgroup`` and of ``/proc/self/mountinfo``."""
+    place = _cpu_directory(memberships.splitlines(), mounts.splitlines())
     if place is None:
         return None
     directory, top, version = place
@@ -35,7 +47,7 @@ def quota_count():
     return max(1, min(*limits, len(posix.sched_getaffinity(0))))
 
 
-def _cpu_directory():
+def _cpu_directory(memberships, mounts):
     """``(this process's cpu cgroup directory, its mount point, 1 or 2)``, or None when there is none.
 
     The cgroup's path (``/proc/self/cgroup``) is relative to the hierarchy;
@@ -43,13 +55,6 @@ def _cpu_directory():
     container sees its own cgroup as the root), so the mount's root is taken
     off the path.
     """
-    try:
-        with open("/proc/self/cgroup", "rb") as file:
-            memberships = file.read().decode(errors="surrogateescape").splitlines()
-        with open("/proc/self/mountinfo", "rb") as file:
-            mounts = file.read().decode(errors="surrogateescape").splitlines()
-    except OSError:
-        return None
     paths = {}
     for line in memberships:
         _, controllers, path = line.split(":", 2)

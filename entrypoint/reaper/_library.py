@@ -1,11 +1,19 @@
 """The library: go-reaper's API (see the package's docstring), read on first use of ``reaper.X``."""
 
+import _thread
 import posix  # not os, as everywhere in the package (see _supervisor)
 import sys
 
 from reaper import _LAUNCH_DIRECTORY
 from reaper._proc import become_subreaper, parent_and_start, reaper_above, sees_this_namespace
 from reaper._supervisor import environ, exit_status, logger, say, supervise
+
+_ANY_CHANGE = posix.WEXITED | posix.WSTOPPED | posix.WCONTINUED
+_UNTIL_A_CHILD_CHANGES = "until a child changes state"
+_CREATION_LOOK = 0.5
+"""Seconds before a deferred pass looks again, should the creation it waits for never say it ended."""
+_BLIND_LOOK = 1.0
+"""Seconds between passes while no SIGCHLD can wake the thread and no child is there to wait for."""
 
 
 class Config:
@@ -17,9 +25,9 @@ class Config:
         this process's group, below -1 the group ``-pid``; of those, only the
         ones this program did not create.  ``os.WUNTRACED``
         and ``os.WCONTINUED`` also report stops and continues of the children
-        it may reap (never taken for an exit); the thread never blocks nor
-        spins, whether ``os.WNOHANG`` is given or not: it sleeps until the
-        next SIGCHLD.
+        it may reap (never taken for an exit); the thread never spins,
+        whether ``os.WNOHANG`` is given or not: it sleeps until a child
+        changes state.
     ``disable_pid1_check``
         Reap in :func:`start` even when this process is not PID 1.
     ``enable_child_subreaper``
@@ -109,19 +117,23 @@ def start(config):
     ``config.enable_child_subreaper`` is set.  It must be called from the
     main thread (it installs a SIGCHLD handler, which calls any handler that
     was there before), once; otherwise it raises RuntimeError before it
-    changes anything.
+    changes anything.  A SIGCHLD ignored at this call stays ignored: the
+    kernel then reaps every child at once, the program's and the orphans.
 
     How the program keeps its children: from this call on, every way Python
     has to create a process (``os.fork``, ``os.forkpty``, ``os.posix_spawn``,
     ``os.posix_spawnp``, ``os.system`` and ``_posixsubprocess.fork_exec``, on
     which ``subprocess``, ``asyncio``, ``multiprocessing``, ``os.popen``,
-    ``os.spawn*`` and ``pty`` are built) records the pid and start time of
-    the child it creates, and the children that exist at this call are
-    recorded too.  The thread looks at a zombie without reaping it
-    (``waitid`` with ``WNOWAIT``) and reaps it only when it is not one of
-    those; when it is, it reaps the others from the list of its children in
-    ``/proc``.  While a creation is under way (for ``os.system``, the whole
-    call) a zombie the thread does not know is left until it ends.
+    ``os.spawn*`` and ``pty`` are built) records the child it creates (by a
+    pidfd where the kernel gives each process its own, else by its start
+    time), and the children that exist at this call are recorded too.  The
+    thread waits for a child to change state (``waitid`` with ``WNOWAIT``,
+    which reaps nothing), and reaps it only when it is not one of those;
+    when it is, it reaps the others from the list of its children in
+    ``/proc`` and sleeps until the next SIGCHLD.  While a creation is under
+    way (for ``os.system``, the whole call) a zombie the thread does not
+    know is left until it ends.  The library keeps no descriptor of its own
+    but those pidfds, and checks each is still its own before it uses it.
 
     Limits: a child created by C code that forks on its own (a C extension,
     ``ctypes``) is taken for an orphan and reaped, so that code's own wait
@@ -147,22 +159,28 @@ def start(config):
         return
     import signal
 
-    # The handler only writes to a pipe: Python may re-enter a handler at
-    # any bytecode, so anything that takes a lock there can deadlock.
-    wake_up, woken = posix.pipe()
-    posix.set_blocking(woken, False)
     previous = signal.getsignal(signal.SIGCHLD)
+    chained = previous if callable(previous) else None
 
     def on_sigchld(signum, frame):
-        _wake(_children.wake)  # after a fork, the child's tracker has no pipe: it wakes nobody
-        if callable(previous):
-            previous(signum, frame)
+        # Few instructions and no call of Python code: another handler of the program may raise between any two.
+        try:
+            _children.wake.release()  # a lock, never a descriptor: the program may close any of them
+        except RuntimeError:  # woken already
+            pass
+        except SystemError:  # released, but CPython ran this handler with another handler's exception pending
+            pass
+        if chained is not None:
+            chained(signum, frame)
 
     _track_creators()
-    _children.activate(woken)
-    signal.signal(signal.SIGCHLD, on_sigchld)
-    _wake(woken)  # children that exited before the handler was in place
-    threading.Thread(target=_reap_forever, args=(_children, config, wake_up, log), name="reaper", daemon=True).start()
+    # SIGCHLD blocked in the main thread: no handler runs, so the thread also looks again now and then.
+    _children.activate(blind=signal.SIGCHLD in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+    if previous != signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, on_sigchld)
+        if chained is None:  # SIG_DFL interrupted no system call: neither does the library's handler
+            signal.siginterrupt(signal.SIGCHLD, False)
+    threading.Thread(target=_reap_forever, args=(_children, config, log), name="reaper", daemon=True).start()
 
 
 def run_forked(config=None):
@@ -224,65 +242,147 @@ def _program_again():
 
 
 class _Children:
-    """The children this program created, and the lock that makes a creation and a reaping pass exclusive.
+    """The children this program created, the creations under way, and the lock that wakes the reaping thread.
 
-    A creation counts itself in ``creating`` before it forks and records
-    the child's pid and start time after, both under ``lock``; a reaping
-    pass holds ``lock`` throughout and reaps no unknown process while a
-    creation is under way (its child's pid is not known yet): it sets
-    ``deferred``, and the creation wakes the thread again when it ends.
+    Shared with the program's threads by single dictionary operations
+    (atomic under the GIL) and no lock, so that an exception raised at any
+    point of a creation (the program's signal handlers run between any two
+    instructions) leaves nothing held: a creation registers its frame in
+    ``creating`` before it forks, records its child in ``mine`` after, and
+    unregisters.  The thread reads ``creating`` before ``mine``, so a child
+    it finds in neither was not created by this program's Python code; a
+    registration whose frame no longer runs (an exception skipped its end)
+    is dropped when the thread looks.  Only the thread closes pidfds.
     """
 
     def __init__(self):
-        self.lock = None  # made by activate: the reaper command imports this module and must not import threading
         self.active = False
-        self.wake = None
-        self.creating = 0
+        self.wake = _thread.allocate_lock()  # released to wake the thread: a binary semaphore
+        self.wake.acquire()
+        self.creating = {}  # the frame of each creation under way -> its thread
+        self.mine = {}  # pid -> (pidfd, its (st_dev, st_ino), start time in clock ticks), each part None when unknown
+        self.retired = []  # identities replaced by a reused pid's, for the thread to release
         self.deferred = False
-        self.mine = {}  # pid -> start time in clock ticks (None when /proc cannot tell)
         self.prune_at = 64
         self.pid = 0
         self.sees_proc = False
+        self.pidfds = False
+        self.idle = None
         self.told = False
 
-    def activate(self, wake):
-        import threading
-
-        self.lock = threading.RLock()  # reentrant: a signal handler may create a process inside a creation
+    def activate(self, blind):
         self.pid = posix.getpid()
         self.sees_proc = sees_this_namespace()
-        self.wake = wake
-        with self.lock:
-            for pid in self.children():  # created before this call, perhaps by code that will wait for them
-                self.record(pid)
-            self.active = True
+        self.pidfds = _pidfds_are_unique()
+        self.idle = _BLIND_LOOK if blind else None
+        for pid in self.children() or ():  # created before this call, perhaps by code that will wait for them
+            self.record(pid)
+        self.active = True
 
-    def begin(self):
-        with self.lock:
-            self.creating += 1
+    def wake_up(self):
+        try:
+            self.wake.release()
+        except RuntimeError:  # woken already
+            pass
 
-    def end(self, pid):
-        with self.lock:
-            if pid:
-                self.record(pid)
-            self.creating -= 1
-            wake = self.deferred and not self.creating
-            if wake:
-                self.deferred = False
-        if wake:
-            _wake(self.wake)
+    def sleep(self, timeout):
+        self.wake.acquire(timeout=-1 if timeout is None else timeout)
 
     def record(self, pid):
-        if not self.sees_proc:
-            self.mine[pid] = None
+        identity = self.identify(pid)
+        if identity is None:
             return
-        known = parent_and_start(pid)
-        if known is not None:  # else it was reaped already, by the program's own code
-            self.mine[pid] = known[1]
-        if len(self.mine) >= self.prune_at:  # forget the children the program has waited for
-            for gone in [pid for pid, start in self.mine.items() if (parent_and_start(pid) or (0, -1))[1] != start]:
-                del self.mine[gone]
-            self.prune_at = max(64, 2 * len(self.mine))
+        replaced = self.mine.pop(pid, None)
+        self.mine[pid] = identity
+        if replaced is not None:
+            self.retired.append(replaced)
+
+    def identify(self, pid):
+        """The identity of the program's child ``pid``, or None when it was reaped already.
+
+        A pidfd (exact) where the kernel gives each process its own, and the
+        start time from ``/proc`` (exact to a clock tick); with neither (no
+        descriptor left, no ``/proc`` of this namespace) the pid alone.
+        """
+        pidfd = key = None
+        if self.pidfds:
+            try:
+                pidfd = posix.pidfd_open(pid)
+                key = _key_of(pidfd)
+            except ProcessLookupError:  # reaped by the kernel (SIGCHLD ignored) or by the program already
+                return None
+            except OSError:  # no descriptor left: the start time, or the pid alone, must do
+                pidfd = None
+        known = parent_and_start(pid) if self.sees_proc else None
+        if pidfd is None and known is None and not self.is_child(pid):
+            return None
+        return pidfd, key, None if known is None else known[1]
+
+    def is_child(self, pid):
+        """Whether ``pid`` is a child of this process not reaped yet (whichever process has that pid now)."""
+        try:
+            posix.waitid(posix.P_PID, pid, _ANY_CHANGE | posix.WNOHANG | posix.WNOWAIT)
+        except ChildProcessError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    def is_same(self, pid, identity):
+        """Whether ``pid`` is (or, when that cannot be told, may be) the process of ``identity``."""
+        pidfd, key, start = identity
+        if pidfd is not None and _key_of(pidfd) == key:
+            try:
+                posix.waitid(posix.P_PIDFD, pidfd, _ANY_CHANGE | posix.WNOHANG | posix.WNOWAIT)
+                return True
+            except ChildProcessError:  # the program reaped it: the pid now names another process
+                return False
+            except OSError:
+                pass
+        if start is not None:
+            known = parent_and_start(pid)
+            if known is not None:
+                return known[1] == start
+        return self.is_child(pid)
+
+    def forget(self, pid, identity):
+        if self.mine.get(pid) is identity and self.mine.pop(pid, None) is identity:
+            self.release(identity)
+
+    def release(self, identity):
+        """Close the pidfd of ``identity``, unless the program closed it and the number is now one of its own."""
+        pidfd, key, _ = identity
+        if pidfd is not None and _key_of(pidfd) == key:
+            try:
+                posix.close(pidfd)
+            except OSError:
+                pass
+
+    def prune(self):
+        """Forget the children the program has waited for."""
+        while self.retired:
+            self.release(self.retired.pop())
+        if len(self.mine) < self.prune_at:
+            return
+        for pid, identity in list(self.mine.items()):
+            if not self.is_same(pid, identity):
+                self.forget(pid, identity)
+        self.prune_at = max(64, 2 * len(self.mine))
+
+    def under_way(self):
+        """Whether a creation is under way; drops the registrations that an exception left behind."""
+        if not self.creating:
+            return False
+        registered = list(self.creating.items())  # before the stacks: a later registration is not in them
+        running = sys._current_frames()
+        for frame, thread in registered:
+            current = running.get(thread)
+            while current is not None and current is not frame:
+                current = current.f_back
+            if current is not None:
+                return True
+            self.creating.pop(frame, None)
+        return False
 
     def is_theirs(self, pid, peeked):
         """Whether ``pid`` is, or may be, a process that code of this program will wait for.
@@ -290,44 +390,46 @@ class _Children:
         ``peeked``: ``pid`` came from ``waitid``, which also reports the
         processes this program traces; the list of children does not.
         """
-        start = self.mine.get(pid, False)
-        if peeked or start is not False:
-            known = parent_and_start(pid) if self.sees_proc else None
+        under_way = self.under_way()  # before mine: a creation records its child before it ends
+        identity = self.mine.get(pid)
+        if identity is not None:
+            if self.is_same(pid, identity):
+                return True
+            self.forget(pid, identity)  # the pid was reused: the program's child of that pid is long gone
+        if peeked and self.sees_proc:
+            known = parent_and_start(pid)
             if known is not None and known[0] != self.pid:
                 return True  # traced by this program, not its child: its tracer waits for it
-            if start is not False:
-                if start is None or known is None or start == known[1]:
-                    return True
-                del self.mine[pid]  # the pid was reused: the program's child of that pid is long gone
-        if self.creating:
+        if under_way:
             self.deferred = True
             return True
         return False
 
     def children(self):
-        """The pids of this process's children (of all its threads), or nothing when /proc cannot tell."""
+        """The pids of this process's children (of all its threads), or None when /proc cannot tell."""
         if not self.sees_proc:
-            return []
+            return None
         found = []
-        for task in posix.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task}/children", "rb") as listed:
-                    found += map(int, listed.read().split())
-            except OSError:  # the thread ended meanwhile; its children went to another one, listed too
-                pass
+        try:
+            for task in posix.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{task}/children", "rb") as listed:
+                        found += map(int, listed.read().split())
+                except (FileNotFoundError, ProcessLookupError):  # the thread ended; its children went to another
+                    pass
+        except OSError:  # no descriptor left
+            return None
         return found
 
     def reap(self, config, log):
         """Reap what ``config`` selects and the program will not wait for, then report it.
 
-        Returns how long to sleep before looking again without a SIGCHLD:
-        None, or a short while when a zombie of the program's hides others
-        and /proc cannot list them.
+        Returns how to wait before the next pass: ``_UNTIL_A_CHILD_CHANGES``,
+        or a timeout for the wake lock (None: until the next SIGCHLD).
         """
+        self.prune()
         reaped = []
-        with self.lock:
-            pause = self.reap_unlocked(config, reaped)
-        # Reported outside the lock: a slow put_nowait must not hold up the program's creations.
+        pause = self.reap_some(config, reaped)
         for status in reaped:
             if log:
                 log(
@@ -338,31 +440,35 @@ class _Children:
             self.notify(config.status_queue, status)
         return pause
 
-    def reap_unlocked(self, config, reaped):
+    def reap_some(self, config, reaped):
         extra = config.options & (posix.WUNTRACED | posix.WCONTINUED)
         idtype, ident = _selected(config.pid)
+        self.deferred = False
         while True:
             try:
                 seen = posix.waitid(idtype, ident, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT | extra)
             except ChildProcessError:
-                return None
+                return self.idle
             except OSError as error:  # reported as go-reaper reports a failed wait
                 reaped.append(Status(0, error, 0))
-                return None
+                return self.idle
             if seen is None:
-                return None
+                return _UNTIL_A_CHILD_CHANGES
             if self.is_theirs(seen.si_pid, peeked=True) or not self.reap_one(seen.si_pid, extra, reaped):
                 break
-        if config.pid > 0 or self.deferred:
-            return None
-        if not self.sees_proc:
-            return 0.5
-        for pid in self.children():
+        if self.deferred:
+            return _CREATION_LOOK  # the creation wakes the thread when it ends; this covers one an exception cut short
+        if config.pid > 0:
+            return self.idle
+        children = self.children()
+        if children is None:
+            return _BLIND_LOOK
+        for pid in children:
             if config.pid != -1 and _group_of(pid) != ident:
                 continue
             if not self.is_theirs(pid, peeked=False):
                 self.reap_one(pid, extra, reaped)
-        return None
+        return _CREATION_LOOK if self.deferred else self.idle
 
     def reap_one(self, pid, extra, reaped):
         try:
@@ -396,9 +502,11 @@ _children = _Children()
 
 
 def _forget_in_child():
-    """After a fork, the child neither reaps nor tracks: its tracker starts afresh, with no lock held."""
+    """After a fork, the child neither reaps nor tracks: its tracker starts afresh, without the parent's pidfds."""
     global _children
-    _children = _Children()
+    parents, _children = _children, _Children()
+    for identity in [*parents.mine.values(), *parents.retired]:
+        parents.release(identity)
 
 
 _tracked = False
@@ -447,15 +555,17 @@ def _tracking(create, pid_of):
         children = _children
         if not children.active:
             return create(*args, **kwargs)
-        children.begin()
-        pid = None
-        try:
+        frame = sys._getframe()
+        try:  # everything inside: an exception anywhere leaves at most a registration, which the thread drops
+            children.creating[frame] = _thread.get_ident()
             result = create(*args, **kwargs)
             pid = pid_of(result)
+            if pid:  # 0 in the child of a fork, where _forget_in_child has replaced the tracker
+                children.record(pid)
             return result
         finally:
-            if pid != 0:  # in the child of a fork, _forget_in_child has replaced the tracker
-                children.end(pid)
+            children.creating.pop(frame, None)
+            children.wake_up()  # the new child is one to wait for, and a deferred pass may go on
 
     created.__name__ = create.__name__
     created.__qualname__ = create.__qualname__
@@ -489,24 +599,47 @@ def _describe(wait_status):
     return f"exit status {exit_status(wait_status)}"
 
 
-def _wake(fd):
-    if fd is None:
-        return
+def _key_of(fd):
+    """What tells one open file from another: ``(st_dev, st_ino)``, or None when ``fd`` is closed."""
     try:
-        posix.write(fd, b"!")
-    except BlockingIOError:  # the pipe is full of wake-ups already
-        pass
+        status = posix.fstat(fd)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
-def _reap_forever(children, config, wake_up, log):
+def _pidfds_are_unique():
+    """Whether this kernel gives each process's pidfd its own inode (pidfs, Linux 6.9), so a pidfd can be told
+    from any other descriptor; before, every pidfd shares one anonymous inode with epoll's and eventfd's."""
     import select
 
-    pause = None
+    try:
+        pidfd = posix.pidfd_open(posix.getpid())
+    except (AttributeError, OSError):  # kernels before 5.3, or no descriptor left
+        return False
+    try:
+        with select.epoll() as anonymous:
+            return _key_of(pidfd) != _key_of(anonymous.fileno())
+    except OSError:
+        return False
+    finally:
+        posix.close(pidfd)
+
+
+def _reap_forever(children, config, log):
+    """Reap, then wait for a child to change state (no signal needed), or for a wake-up when none can."""
+    idtype, ident = _selected(config.pid)
+    extra = config.options & (posix.WUNTRACED | posix.WCONTINUED)
     while True:
-        if select.select([wake_up], [], [], pause)[0]:
-            posix.read(wake_up, 4096)
         try:
             pause = children.reap(config, log)
         except Exception as error:  # a PID 1 whose reaping thread dies piles up zombies for ever
             say(f"reaping failed, will retry on the next SIGCHLD: {error!r}")
-            pause = None
+            pause = children.idle
+        if pause is _UNTIL_A_CHILD_CHANGES:
+            try:
+                posix.waitid(idtype, ident, posix.WEXITED | posix.WNOWAIT | extra)
+                continue
+            except OSError:  # no child left (or a wait refused): the next creation or SIGCHLD wakes the thread
+                pause = children.idle
+        children.sleep(pause)

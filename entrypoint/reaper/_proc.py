@@ -126,6 +126,17 @@ def _stat(pid):
     return data[data.rindex(b")") + 2 :].split()
 
 
+def handles(pid, signum):
+    """Tell whether ``pid`` has a handler installed for ``signum`` (``SigCgt`` of ``/proc/PID/status``);
+    False when it is gone or ``/proc`` cannot tell (see :func:`sees_this_namespace`)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            caught = next(int(line.split()[1], 16) for line in status if line.startswith(b"SigCgt:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return bool(caught >> (signum - 1) & 1)
+
+
 def is_ancestor(pid):
     """Tell whether ``pid`` is a live ancestor of this process in this PID namespace (False when
     ``/proc`` is another namespace's)."""

@@ -5,13 +5,17 @@
 1. Block every catchable signal, so that none is lost and none interrupts,
    and give SIGCHLD back its default disposition if it was inherited ignored.
    (The ``reaper`` launchers block them already, before any import.)
-2. Off PID 1, become a child subreaper, so orphans are still ours to reap.
+2. Off PID 1, become a child subreaper, so orphans are still ours to reap;
+   with a parent-death signal, have the kernel send it (``--pdeathsig``).
 3. Spawn the command in its own process group, with the terminal's
    foreground when this process holds it, every signal at its default
-   disposition and none blocked; a file without ``#!`` runs under /bin/sh.
+   disposition and none blocked, as another user with ``--user``; a file
+   without ``#!`` runs under /bin/sh.
 4. Take signals one at a time from ``sigwaitinfo`` with no timeout, so an
    idle reaper never wakes: SIGCHLD reaps every zombie there is, any other
-   signal is forwarded to the command, except one this process caused
+   signal is forwarded to the command alone when it handles that signal,
+   else to its process group (``forward="auto"``; or always to one of them),
+   except one this process caused
    itself (a SIGPIPE or SIGXFSZ of its own log write); the first SIGTERM
    may be held for a stop delay, and may go to every process left too.  The command's own
    death is found inside that reaping loop, so coalesced SIGCHLDs cannot
@@ -43,18 +47,28 @@ from reaper._signals import CATCHABLE, signal_name
 _SIGCHLD_ONLY = {_signal.SIGCHLD}
 _STOP_SIGNALS = {_signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
 _TERMINAL_STOPS = {_signal.SIGTSTP, _signal.SIGTTIN, _signal.SIGTTOU}
+_WAIT_FLAGS = posix.WNOHANG | posix.WUNTRACED
 _AFTER_SIGKILL = 1.0
 """Seconds spent SIGKILLing and collecting what is left; one stuck in the kernel is left to the kernel."""
 _POLL = (0.005, 0.1)
-"""First and longest interval between two looks at the namespace during the shutdown:
-processes that are not our children send no SIGCHLD when they exit."""
+"""First and longest interval between two looks at the namespace during the shutdown (and at a stopped
+command): processes that are not our children send no SIGCHLD when they exit."""
+
+# errno values by name: the errno module costs 0.1-0.2 ms of start-up (measured), these cost nothing.
+_ENOENT, _ENOEXEC, _EACCES, _ENODEV, _ENOTDIR, _EFBIG, _EPIPE = 2, 8, 13, 19, 20, 27, 32
+_EOPNOTSUPP, _ETIMEDOUT, _ESTALE = 95, 110, 116
+_TRY_NEXT = {_ENOENT, _ENOTDIR, _ENODEV, _ETIMEDOUT, _ESTALE}
+"""The errors of one ``PATH`` entry after which ``execvp`` tries the next, as glibc's does."""
+_S_IFMT, _S_IFREG, _S_IFSOCK = 0o170000, 0o100000, 0o140000
+_SI_QUEUE = -1
+"""si_code of a signal sent with sigqueue: by this process to itself on purpose (_watch_parent), not by a write."""
 
 
 def supervise(
     argv,
     *,
     marker="REAPER",
-    forward_to_group=True,
+    forward="auto",
     rewrite=None,
     grace=5.0,
     verbose=False,
@@ -67,8 +81,11 @@ def supervise(
     """Run ``argv`` under this process as its reaper and return the exit status to leave with.
 
     ``marker`` names the environment variable that tells the child the pid
-    of its reaper.  Signals go to the child's process group, or to the child
-    alone when ``forward_to_group`` is false; ``rewrite`` maps a received
+    of its reaper.  ``forward`` says where signals go: ``"group"``, the
+    child's process group; ``"child"``, the child alone; ``"auto"``, the
+    child alone when it has a handler installed for the signal (read from
+    ``/proc`` as each signal is forwarded), else its group, and the group
+    when ``/proc`` is not this namespace's.  ``rewrite`` maps a received
     signal number to the one to forward, 0 dropping it.  ``grace`` is how
     many seconds leftover processes get between SIGTERM and SIGKILL.
     The first SIGTERM received is held ``stop_delay`` seconds before it is
@@ -101,6 +118,8 @@ def supervise(
             say(f"cannot become a child subreaper, orphans will go to PID 1: {error.strerror}")
         if not _proc.sees_this_namespace():
             say("cannot see its descendants (/proc is another PID namespace's), will stop its command's group only")
+    if forward == "auto" and not _proc.sees_this_namespace():  # a foreign /proc cannot tell who handles what
+        forward = "group"
     if parent_death is not None:
         _watch_parent(*parent_death)
     _proc.default_glibc_signals()  # here, once: the command inherits what this process has
@@ -114,10 +133,16 @@ def supervise(
     if log:
         log(f"spawned {child}: {' '.join(argv)}")
     left = _Leftovers(is_pid_one, child, log)
-    stop_everyone = left.signal if stop_all else None
-    status = _forward_and_reap_until_exit(
-        child, not is_pid_one, forward_to_group, rewrite or {}, log, stop_delay, stop_everyone
+    loop = _Loop(
+        child=child,
+        job_control=not is_pid_one,
+        forward=forward,
+        rewrite=rewrite or {},
+        log=log,
+        stop_delay=stop_delay,
+        stop_everyone=left.signal if stop_all else None,
     )
+    status = _forward_and_reap_until_exit(loop)
     if log:
         log(f"command {child} is gone, exit status {status}")
     _shut_down(left, grace, log)
@@ -136,140 +161,31 @@ def _watch_parent(signum, parent):
         _proc.queue_signal(signum)  # SI_QUEUE: forwarded, unlike the SIGPIPE of our own write
 
 
-def replace_process(argv, env=None):
-    """Exec ``argv`` in this process with default signal dispositions and an empty mask.
+class _Loop:
+    """What :func:`_forward_and_reap_until_exit` works with, fixed once the command is spawned.
 
-    Searches ``PATH`` and runs a file without ``#!`` under /bin/sh, as
-    ``execvp`` does.  Returns the exit status for the failure (127 or 126)
-    if the exec fails.
+    ``job_control``: whether the command's Ctrl-Z may stop this process
+    (off PID 1); ``forward``, ``rewrite``, ``stop_delay``: as
+    :func:`supervise` takes them; ``stop_everyone``: with --stop-all, how to
+    send a signal to every process the shutdown is for, else None.
     """
-    _proc.default_glibc_signals()
-    return _exec_with_defaults(argv, environ() if env is None else env)
 
+    __slots__ = ("child", "forward", "job_control", "log", "rewrite", "stop_delay", "stop_everyone")
 
-def _exec_with_defaults(argv, env):
-    # Only system calls once forked: every object Python touches in the child
-    # of a fork costs a copy-on-write fault, milliseconds of start-up in all.
-    for signum in CATCHABLE:
-        _signal.signal(signum, _signal.SIG_DFL)
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
-    try:
-        _execvp(argv, env)
-    except OSError as error:
-        return exec_failure(argv[0], error)
-
-
-def environ():
-    """Return the environment as a dict of str, as ``os.environ`` has it, without importing os."""
-    encoding = sys.getfilesystemencoding()
-    return {
-        key.decode(encoding, "surrogateescape"): value.decode(encoding, "surrogateescape")
-        for key, value in posix.environ.items()
-    }
-
-
-def exec_failure(command, error):
-    """Say why ``command`` could not run; return 127 when it was not found, else 126."""
-    say(f"{command}: {error.strerror}")
-    return 127 if isinstance(error, FileNotFoundError) else 126
-
-
-def exit_status(wait_status):
-    """Turn the raw wait status of an exit or a death into an exit status: the code, or 128+N for signal N.
-
-    Raises ValueError for a stopped or continued status, which is not an exit.
-    """
-    code = posix.waitstatus_to_exitcode(wait_status)
-    return 128 - code if code < 0 else code
-
-
-def say(message):
-    """Write ``reaper: message`` to stderr, dropping the line rather than ever blocking.
-
-    A line that cannot be written at once (a full pipe or socket, a
-    terminal under flow control) is dropped.  After a broken pipe or a file
-    that hit its size limit, every later line is dropped: the SIGPIPE or
-    SIGXFSZ that such a write raises is the reaper's own, never forwarded.
-    """
-    global _write_line
-    try:
-        _write_line(f"reaper: {message}\n".encode(errors="surrogateescape"))
-    except OSError as error:
-        if error.errno in (_EPIPE, _EFBIG):
-            _write_line = _drop
-
-
-_EPIPE, _EFBIG, _EOPNOTSUPP = 32, 27, 95
-_S_IFMT, _S_IFREG, _S_IFSOCK = 0o170000, 0o100000, 0o140000
-
-
-def _write_first_line(line):
-    """Choose how to write to stderr at once or fail, never waiting, then write ``line`` that way.
-
-    Never sets O_NONBLOCK on fd 2 itself: the command shares that open file
-    description, and its writes must keep blocking.  In order of preference:
-    a plain write for a regular file (nothing to wait for but the disk), a
-    write with ``RWF_NOWAIT`` (pipes and sockets on recent kernels), a second
-    non-blocking open of stderr (terminals, and pipes on older kernels), a
-    ``MSG_DONTWAIT`` send (sockets on older kernels); otherwise nothing is
-    ever written.
-    """
-    global _write_line
-    try:
-        mode = posix.fstat(2).st_mode & _S_IFMT
-    except OSError:  # stderr is closed
-        mode = None
-    if mode == _S_IFREG:
-        _write_line = lambda line: posix.write(2, line)  # noqa: E731
-    elif mode is not None:
-        _write_line = lambda line: posix.pwritev(2, [line], -1, posix.RWF_NOWAIT)  # noqa: E731
-        try:
-            return _write_line(line)
-        except OSError as error:
-            if error.errno != _EOPNOTSUPP:
-                raise
-        _write_line = _nonblocking_stderr(mode)
-    else:
-        _write_line = _drop
-    return _write_line(line)
-
-
-def _nonblocking_stderr(mode):
-    try:
-        fd = posix.open("/proc/self/fd/2", posix.O_WRONLY | posix.O_APPEND | posix.O_NONBLOCK | posix.O_NOCTTY)
-        return lambda line: posix.write(fd, line)
-    except OSError:  # a socket, another user's pipe or terminal, no /proc
-        pass
-    if mode == _S_IFSOCK:
-        import _socket
-
-        stderr = _socket.socket(fileno=posix.dup(2))
-        return lambda line: stderr.send(line, _socket.MSG_DONTWAIT)
-    return _drop
-
-
-def _drop(line):
-    pass
-
-
-_write_line = _write_first_line
-"""How :func:`say` writes a line; the first line chooses (see :func:`_write_first_line`)."""
-
-
-def logger(verbose):
-    """Return :func:`say` when ``verbose``, else None.
-
-    Callers test ``if log:`` before building a message, so that a quiet
-    reaper formats nothing per signal or per reaped process.
-    """
-    return say if verbose else None
+    def __init__(self, *, child, job_control, forward, rewrite, log, stop_delay, stop_everyone):
+        self.child, self.job_control, self.forward, self.rewrite = child, job_control, forward, rewrite
+        self.log, self.stop_delay, self.stop_everyone = log, stop_delay, stop_everyone
 
 
 def _spawn(argv, env, user=None):
-    # Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
-    # ignored in the child, and does not run a file without #! under /bin/sh.
-    # The child gets every signal at its default (default_glibc_signals, then
-    # _exec_with_defaults).
+    """Start ``argv`` in its own process group, with the terminal's foreground when ours holds it, as
+    ``user`` when given; return its pid.
+
+    Not posix_spawn: glibc's leaves its two internal signals (32 and 33)
+    ignored in the child, and does not run a file without #! under /bin/sh.
+    The child gets every signal at its default (default_glibc_signals, then
+    :func:`_exec_with_defaults`).  Raises OSError when the fork fails.
+    """
     terminal = _foreground_terminal()
     try:
         pid = posix.fork()
@@ -300,33 +216,6 @@ def _spawn(argv, env, user=None):
     return pid
 
 
-def _execvp(argv, env):
-    """``execvp`` with ``env``: search ``PATH`` for a name without a slash; /bin/sh runs a file without ``#!``."""
-    name = argv[0]
-    if "/" in name:
-        paths = [name]
-    else:
-        paths = [f"{directory or '.'}/{name}" for directory in env.get("PATH", "/bin:/usr/bin").split(":")]
-    denied = None
-    for path in paths:
-        try:
-            posix.execve(path, argv, env)
-        except OSError as error:
-            if error.errno == _ENOEXEC:
-                posix.execve("/bin/sh", ["/bin/sh", path, *argv[1:]], env)
-            if error.errno == _EACCES:
-                denied = error
-            elif error.errno not in _TRY_NEXT or len(paths) == 1:
-                raise
-    if denied is not None:
-        raise denied
-    raise FileNotFoundError(2, posix.strerror(2))
-
-
-_ENOEXEC, _EACCES = 8, 13
-_TRY_NEXT = {2, 20, 19, 110, 116}  # ENOENT, ENOTDIR, ENODEV, ETIMEDOUT, ESTALE: as glibc's execvp
-
-
 def _foreground_terminal():
     """Return a descriptor of this process's controlling terminal when our process group is its
     foreground, else None; the caller closes it (:func:`_close`).
@@ -352,13 +241,60 @@ def _controlling_terminal():
 
 
 def _close(fd):
+    """Close ``fd`` unless it is None."""
     if fd is not None:
         posix.close(fd)
 
 
-def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, log, stop_delay, stop_everyone):
+def _exec_with_defaults(argv, env):
+    """Exec ``argv`` with every signal at its default and none blocked; return 127 or 126 if the exec fails."""
+    # Only system calls once forked: every object Python touches in the child
+    # of a fork costs a copy-on-write fault, milliseconds of start-up in all.
+    for signum in CATCHABLE:
+        _signal.signal(signum, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+    try:
+        _execvp(argv, env)
+    except OSError as error:
+        return exec_failure(argv[0], error)
+
+
+def _execvp(argv, env):
+    """``execvp`` with ``env``: search ``PATH`` for a name without a slash; /bin/sh runs a file without ``#!``."""
+    name = argv[0]
+    if "/" in name:
+        paths = [name]
+    else:
+        paths = [f"{directory or '.'}/{name}" for directory in env.get("PATH", "/bin:/usr/bin").split(":")]
+    denied = None
+    for path in paths:
+        try:
+            posix.execve(path, argv, env)
+        except OSError as error:
+            if error.errno == _ENOEXEC:
+                posix.execve("/bin/sh", ["/bin/sh", path, *argv[1:]], env)
+            if error.errno == _EACCES:
+                denied = error
+            elif error.errno not in _TRY_NEXT or len(paths) == 1:
+                raise
+    if denied is not None:
+        raise denied
+    raise FileNotFoundError(_ENOENT, posix.strerror(_ENOENT))
+
+
+def _forward_and_reap_until_exit(loop):
+    """Take signals one at a time until the command is gone, and return its exit status.
+
+    SIGCHLD reaps every zombie there is (the command's death is found
+    there, so coalesced SIGCHLDs cannot hide it); any other signal is
+    forwarded (:func:`_forward`), but one this process raised itself (the
+    SIGPIPE or SIGXFSZ of its own log write).  The first SIGTERM is held
+    ``loop.stop_delay`` seconds when there is one: a second SIGTERM or a
+    SIGINT sends it at once.  Waits with no timeout otherwise: an idle
+    reaper is never scheduled.
+    """
     me = posix.getpid()
-    send = posix.killpg if forward_to_group else posix.kill
+    child, log, job_control, stop_delay = loop.child, loop.log, loop.job_control, loop.stop_delay
     sigwaitinfo, catchable, sigchld = _signal.sigwaitinfo, tuple(CATCHABLE), _signal.SIGCHLD  # no lookups per signal
     held_until = None  # while the first SIGTERM is held (--stop-delay): when to forward it
     while True:
@@ -368,7 +304,7 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
             info = _signal.sigtimedwait(catchable, max(0.0, held_until - time.monotonic()))
             if info is None:  # the stop delay is over
                 held_until = None
-                _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
+                _forward(_signal.SIGTERM, loop)
                 continue
         signum = info.si_signo
         if signum == sigchld:
@@ -380,7 +316,7 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
             continue
         if held_until is not None and signum in (_signal.SIGTERM, _signal.SIGINT):
             held_until = None
-            _forward(_signal.SIGTERM, child, send, rewrite, log, stop_everyone)
+            _forward(_signal.SIGTERM, loop)
             if signum == _signal.SIGTERM:  # a second SIGTERM: the held one goes now, once
                 continue
         elif signum == _signal.SIGTERM and stop_delay:
@@ -388,12 +324,14 @@ def _forward_and_reap_until_exit(child, job_control, forward_to_group, rewrite, 
                 log(f"holding SIGTERM for {stop_delay:g}s (stop delay)")
             held_until, stop_delay = time.monotonic() + stop_delay, 0.0
             continue
-        _forward(signum, child, send, rewrite, log, stop_everyone)
+        _forward(signum, loop)
 
 
-def _forward(signum, child, send, rewrite, log, stop_everyone):
-    """Forward ``signum`` to the command, rewritten; with --stop-all a SIGTERM goes to every process left too."""
-    forwarded = rewrite.get(signum, signum)
+def _forward(signum, loop):
+    """Forward ``signum`` to the command, rewritten, as ``loop.forward`` says (see :func:`supervise`); with
+    --stop-all a SIGTERM goes to every process left too."""
+    child, forward, log, stop_everyone = loop.child, loop.forward, loop.log, loop.stop_everyone
+    forwarded = loop.rewrite.get(signum, signum)
     if not forwarded:
         if log:
             log(f"dropped {signal_name(signum)}")
@@ -403,14 +341,16 @@ def _forward(signum, child, send, rewrite, log, stop_everyone):
         if log:
             log(f"forwarded {signal_name(forwarded)} to every process (stop all)")
         return
+    alone = forward == "child" or (forward == "auto" and _proc.handles(child, forwarded))
     try:
-        send(child, forwarded)
+        (posix.kill if alone else posix.killpg)(child, forwarded)
     except OSError as error:
         if log:
             log(f"could not forward {signal_name(forwarded)} to {child}: {error.strerror}")
     else:
         if log:
-            log(f"forwarded {signal_name(forwarded)} to {'group' if send is posix.killpg else 'process'} {child}")
+            why = f" (it handles {signal_name(forwarded)})" if alone and forward == "auto" else ""
+            log(f"forwarded {signal_name(forwarded)} to {'process' if alone else 'group'} {child}{why}")
 
 
 def _reap(main_pid, log, job_control=False):
@@ -451,11 +391,8 @@ def _reap(main_pid, log, job_control=False):
             log(f"reaped {pid}{name}, exit status {exit_status(wait_status)}")
 
 
-_WAIT_FLAGS = posix.WNOHANG | posix.WUNTRACED
 _names_reaped = True
 """Whether -v names each reaped process: until ``waitid`` fails (see :func:`_wait_naming`)."""
-_SI_QUEUE = -1
-"""si_code of a signal sent with sigqueue: by this process to itself on purpose (_watch_parent), not by a write."""
 
 
 def _wait_naming():
@@ -584,6 +521,14 @@ def _watch_while_stopped(child):
 
 
 def _shut_down(left, grace, log):
+    """Stop every process ``left`` once the command is gone: SIGTERM and SIGCONT, then SIGKILL.
+
+    Returns as soon as none is left.  SIGKILLs the rest when ``grace``
+    seconds are over or a new SIGTERM, SIGINT or SIGQUIT comes (one that came
+    before the grace began does not count), again and again for at most
+    ``_AFTER_SIGKILL`` seconds (a process may fork while it is killed); says
+    on one line, even when quiet, how many were left behind, if any.
+    """
     if left.none():
         return
     for signum in _STOP_SIGNALS:  # came before the grace began: they cannot mean "end the grace"
@@ -672,3 +617,116 @@ class _Leftovers:
         if not _proc.sees_this_namespace():
             return None
         return len(_proc.others()) if self.is_pid_one else len(_proc.descendants())
+
+
+def replace_process(argv, env=None):
+    """Exec ``argv`` in this process with default signal dispositions and an empty mask.
+
+    Searches ``PATH`` and runs a file without ``#!`` under /bin/sh, as
+    ``execvp`` does.  Returns the exit status for the failure (127 or 126)
+    if the exec fails.
+    """
+    _proc.default_glibc_signals()
+    return _exec_with_defaults(argv, environ() if env is None else env)
+
+
+def environ():
+    """Return the environment as a dict of str, as ``os.environ`` has it, without importing os."""
+    encoding = sys.getfilesystemencoding()
+    return {
+        key.decode(encoding, "surrogateescape"): value.decode(encoding, "surrogateescape")
+        for key, value in posix.environ.items()
+    }
+
+
+def exec_failure(command, error):
+    """Say why ``command`` could not run; return 127 when it was not found, else 126."""
+    say(f"{command}: {error.strerror}")
+    return 127 if isinstance(error, FileNotFoundError) else 126
+
+
+def exit_status(wait_status):
+    """Turn the raw wait status of an exit or a death into an exit status: the code, or 128+N for signal N.
+
+    Raises ValueError for a stopped or continued status, which is not an exit.
+    """
+    code = posix.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code
+
+
+def logger(verbose):
+    """Return :func:`say` when ``verbose``, else None.
+
+    Callers test ``if log:`` before building a message, so that a quiet
+    reaper formats nothing per signal or per reaped process.
+    """
+    return say if verbose else None
+
+
+def say(message):
+    """Write ``reaper: message`` to stderr, dropping the line rather than ever blocking.
+
+    A line that cannot be written at once (a full pipe or socket, a
+    terminal under flow control) is dropped.  After a broken pipe or a file
+    that hit its size limit, every later line is dropped: the SIGPIPE or
+    SIGXFSZ that such a write raises is the reaper's own, never forwarded.
+    """
+    global _write_line
+    try:
+        _write_line(f"reaper: {message}\n".encode(errors="surrogateescape"))
+    except OSError as error:
+        if error.errno in (_EPIPE, _EFBIG):
+            _write_line = _drop
+
+
+def _write_first_line(line):
+    """Choose how to write to stderr at once or fail, never waiting, then write ``line`` that way.
+
+    Never sets O_NONBLOCK on fd 2 itself: the command shares that open file
+    description, and its writes must keep blocking.  In order of preference:
+    a plain write for a regular file (nothing to wait for but the disk), a
+    write with ``RWF_NOWAIT`` (pipes and sockets on recent kernels), a second
+    non-blocking open of stderr (terminals, and pipes on older kernels), a
+    ``MSG_DONTWAIT`` send (sockets on older kernels); otherwise nothing is
+    ever written.
+    """
+    global _write_line
+    try:
+        mode = posix.fstat(2).st_mode & _S_IFMT
+    except OSError:  # stderr is closed
+        mode = None
+    if mode == _S_IFREG:
+        _write_line = lambda line: posix.write(2, line)  # noqa: E731
+    elif mode is not None:
+        _write_line = lambda line: posix.pwritev(2, [line], -1, posix.RWF_NOWAIT)  # noqa: E731
+        try:
+            return _write_line(line)
+        except OSError as error:
+            if error.errno != _EOPNOTSUPP:
+                raise
+        _write_line = _nonblocking_stderr(mode)
+    else:
+        _write_line = _drop
+    return _write_line(line)
+
+
+def _nonblocking_stderr(mode):
+    try:
+        fd = posix.open("/proc/self/fd/2", posix.O_WRONLY | posix.O_APPEND | posix.O_NONBLOCK | posix.O_NOCTTY)
+        return lambda line: posix.write(fd, line)
+    except OSError:  # a socket, another user's pipe or terminal, no /proc
+        pass
+    if mode == _S_IFSOCK:
+        import _socket
+
+        stderr = _socket.socket(fileno=posix.dup(2))
+        return lambda line: stderr.send(line, _socket.MSG_DONTWAIT)
+    return _drop
+
+
+def _drop(line):
+    pass
+
+
+_write_line = _write_first_line
+"""How :func:`say` writes a line; the first line chooses (see :func:`_write_first_line`)."""

@@ -110,17 +110,18 @@ def posix_spawned():
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def zombie_children():
-    """Zombies among this process's children."""
+def zombie_children(command=None):
+    """Zombies among this process's children (only those running ``command``, when given)."""
     found = 0
     for task in os.listdir("/proc/self/task"):
         with open(f"/proc/self/task/{task}/children") as listed:
             for pid in listed.read().split():
                 try:
                     with open(f"/proc/{pid}/stat") as stat:
-                        found += stat.read().rsplit(") ", 1)[1].startswith("Z")
-                except FileNotFoundError:
-                    pass
+                        name, state = stat.read().split(" (", 1)[1].rsplit(") ", 1)
+                except (FileNotFoundError, ProcessLookupError):  # reaped meanwhile
+                    continue
+                found += state.startswith("Z") and command in (None, name)
     return found
 
 
