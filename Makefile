@@ -11,12 +11,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian package:command pairs the host needs: the engine, the offline base
 # builder, qemu for the arm64 image under emulation, the peers and timer
-# of the benchmarks (smoke-run in the tests), and Podman (rootless too), the
-# registry and the image tools of the tests of other engines and the release path.
+# of the benchmarks (smoke-run in the tests), Podman (rootless too), the
+# registry and the image tools of the tests of other engines and the release
+# path, and compose for the recipe of docs/platforms.md.
 HOST := docker.io:dockerd debootstrap:debootstrap qemu-user-static:qemu-aarch64-static binfmt-support:update-binfmts \
 	tini:tini dumb-init:dumb-init catatonit:catatonit hyperfine:hyperfine \
 	podman:podman runc:runc uidmap:newuidmap slirp4netns:slirp4netns fuse-overlayfs:fuse-overlayfs \
-	skopeo:skopeo buildah:buildah docker-registry:docker-registry
+	skopeo:skopeo buildah:buildah docker-registry:docker-registry docker-compose:docker-compose
 
 .PHONY: check test demo bench lint engine image build clean
 
@@ -32,8 +33,8 @@ engine:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint Dockerfile examples/shell-less/Dockerfile tests/helpers/shell-less.Dockerfile
-	$(BIN)/shellcheck image/ensure-host.sh image/ensure-podman.sh image/keepalive/tail .ci/run
+	$(BIN)/hadolint Dockerfile examples/*/Dockerfile tests/helpers/shell-less.Dockerfile
+	$(BIN)/shellcheck image/ensure-host.sh image/ensure-podman.sh image/keepalive/tail .ci/run examples/shell-wrapper/run.sh
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --quiet .github/workflows
 

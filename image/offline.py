@@ -28,6 +28,9 @@ import docker.errors
 from bake import BuildError, native_platform
 
 OFFLINE_BASE = "python-reaper-offline-base"
+OFFLINE_GENERATION = "-pip"
+"""The suffix of every offline base's tag, changed with what a base holds: checkouts of the project
+from before and after a change share one engine, and each would rebuild the other's base on one tag."""
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -85,8 +88,8 @@ _SLIM_LIBRARIES = tuple(
         "libgdbm6",
     ]
 )
-_SID_PYTHONS = ("python3.14", "python3.15")
-_UNSTABLE = "Debian unstable's {} package on a sid root file system (not trixie), debootstrap"
+_SID_PYTHONS = ("python3.14", "python3.15", "python3-pip")
+_UNSTABLE = "Debian unstable's {} and python3-pip packages on a sid root file system (not trixie), debootstrap"
 
 OFFLINE_BASES = {
     (recipe.version, recipe.serves): recipe
@@ -96,9 +99,9 @@ OFFLINE_BASES = {
             "bookworm",
             "bookworm",
             "bookworm",
-            ("python3",),
+            ("python3", "python3-pip"),
             "/usr/bin/python3",
-            "Debian bookworm's python3 package, debootstrap",
+            "Debian bookworm's python3 and python3-pip packages, debootstrap",
         ),
         OfflineBase(
             "3.12",
@@ -114,9 +117,9 @@ OFFLINE_BASES = {
             "trixie",
             "trixie",
             "trixie",
-            ("python3",),
+            ("python3", "python3-pip"),
             "/usr/bin/python3",
-            "Debian trixie's python3 package, debootstrap",
+            "Debian trixie's python3 and python3-pip packages, debootstrap",
         ),
         OfflineBase(
             "3.14", "trixie", "3.14-sid", "sid", _SID_PYTHONS, "/usr/bin/python3.14", _UNSTABLE.format("python3.14")
@@ -144,7 +147,7 @@ def _plan(recipe, platform):
     """The tag, label and pyenv prefix of ``recipe``'s base for ``platform``; BuildError when it cannot be made here."""
     native = platform == native_platform()
     arch = platform.rsplit("/", 1)[1]
-    tag = f"{OFFLINE_BASE}:{recipe.tag}" + ("" if native else f"-{arch}")
+    tag = f"{OFFLINE_BASE}:{recipe.tag}" + ("" if native else f"-{arch}") + OFFLINE_GENERATION
     emulated = "" if native else f", {arch} under emulation"
     if recipe.python != "pyenv":
         return _Plan(tag, recipe.source + emulated, None)
@@ -219,15 +222,40 @@ def _import(root, recipe, platform, plan):
         for name in ("python3", "python"):
             (local / "bin" / name).unlink(missing_ok=True)
             (local / "bin" / name).symlink_to(recipe.python)
+        _pip_as_in_python_slim(root, recipe.version)
     checked = subprocess.run(["chroot", root, "/usr/local/bin/python3", "-c", _SMOKE], capture_output=True, text=True)
     if checked.returncode != 0:
         raise BuildError(f"the Python of {tag} is incomplete: {checked.stderr.strip().splitlines()[-1]}")
+    for pip in (["/usr/local/bin/pip"], ["/usr/local/bin/python3", "-m", "pip"]):
+        answered = subprocess.run(["chroot", root, *pip, "--version"], capture_output=True, text=True)
+        if answered.returncode != 0 or f"(python {recipe.version})" not in answered.stdout:
+            raise BuildError(f"{' '.join(pip)} does not work in {tag}: {(answered.stderr or answered.stdout).strip()}")
     config = {
         "Env": [f"PATH={_PATH}", "LANG=C.UTF-8", f"PYTHON_VERSION={checked.stdout.strip()}"],
         "Cmd": ["python3"],
         "Labels": {SOURCE_LABEL: source},
     }
     _load(root, tag, platform, config)
+
+
+_PIP_SCRIPT = """#!/usr/local/bin/python3
+import sys
+from pip._internal.cli.main import main
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def _pip_as_in_python_slim(root, version):
+    """Make Debian's pip in ``root`` behave as python-slim's: ``pip``, ``pip3`` and ``pip3.X`` in
+    /usr/local/bin run /usr/local/bin/python3 (Debian's own /usr/bin/pip runs /usr/bin/python3, another
+    Python on sid), and no ``EXTERNALLY-MANAGED`` marker (PEP 668) refuses ``pip install``."""
+    for marker in Path(root, "usr/lib").glob("python3*/EXTERNALLY-MANAGED"):
+        marker.unlink()
+    for name in ("pip", "pip3", f"pip{version}"):
+        script = Path(root, "usr/local/bin", name)
+        script.write_text(_PIP_SCRIPT)
+        script.chmod(0o755)
 
 
 def _load(root, tag, platform, config):

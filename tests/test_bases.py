@@ -33,6 +33,25 @@ def test_every_python_of_the_matrix_has_an_offline_base_for_a_target_of_the_matr
     assert {version for version, _ in offline.OFFLINE_BASES} == {version for version, _ in pairs}
 
 
+PIP_AS_IN_PYTHON_SLIM = """
+command -v pip
+pip --version
+python3 -m pip --version
+python3 -c 'import pathlib, sysconfig; print(pathlib.Path(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED").exists())'
+"""
+
+
+@pytest.mark.parametrize("key", list(offline.OFFLINE_BASES), ids="-".join)
+def test_each_offline_base_has_pip_and_is_not_externally_managed_as_python_slim(docker_client, bases, key):
+    base = offline.offline_base(docker_client, offline.OFFLINE_BASES[key])
+    output = docker_client.containers.run(base, ["sh", "-c", PIP_AS_IN_PYTHON_SLIM], remove=True).decode()
+    where, pip, module, marked = output.splitlines()
+    assert where == "/usr/local/bin/pip"
+    assert pip.startswith("pip ") and module.startswith("pip ")
+    assert pip.endswith(f"(python {key[0]})") and module.endswith(f"(python {key[0]})")
+    assert marked == "False"
+
+
 def test_without_pyenv_3_12_its_image_tests_fail_with_one_line(docker_client, tmp_path):
     # docker_client: the run it starts needs the engine for every other step than the missing base.
     result = subprocess.run(
