@@ -20,21 +20,8 @@ import sys
 import docker
 import docker.errors
 
-import bake
-import offline
 from bake import LOCAL_REGISTRY, BuildError, bake_targets, build, local_tags, native_platform
 from offline import choose_bases
-
-
-def __getattr__(name):
-    """Resolve a name this module had before its split (``build.OFFLINE_BASES``) in ``bake`` or ``offline``.
-
-    For tests written against the one-module ``build``; new code imports ``bake`` and ``offline``.
-    """
-    for module in (bake, offline):
-        if hasattr(module, name):
-            return getattr(module, name)
-    raise AttributeError(f"module 'build' has no attribute {name!r}")
 
 
 def main(argv=None):
