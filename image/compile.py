@@ -1,20 +1,37 @@
 """Replace the reaper's sources under DIRECTORY by their bytecode: python3 image/compile.py DIRECTORY
 
 What ships in the image is sourceless bytecode (module.pyc beside where
-module.py was), compiled as -OO compiles (no docstrings): about half the
-bytes of source plus bytecode, which keeps the image within its 64 KiB
-budget on every Python version; the source is in the repository. The
-launcher still needs no -O flag: the interpreter reads sourceless .pyc
-files whatever its optimisation level, while with -O it would also look
-for optimised bytecode of its own standard library, which Debian's python3
-does not ship, and compile that again at every start (measured: +4.5 ms).
+module.py was), compiled as -OO compiles (no docstrings) and without line
+tables (no line numbers nor columns): about a third of the bytes of source
+plus bytecode, which keeps the image within its 64 KiB budget on every
+Python version; the source is in the repository.  The reaper never prints a
+traceback by design (every error is one line), so a traceback without line
+numbers is the price of a bug only.  The launcher still needs no -O flag:
+the interpreter reads sourceless .pyc files whatever its optimisation
+level, while with -O it would also look for optimised bytecode of its own
+standard library, which Debian's python3 does not ship, and compile that
+again at every start (measured: +4.5 ms).
 """
 
 import glob
+import importlib.util
+import marshal
 import os
-import py_compile
 import sys
 
+
+def without_line_tables(code):
+    """Return ``code`` and every code object in its constants without their line table."""
+    constants = tuple(without_line_tables(item) if hasattr(item, "co_code") else item for item in code.co_consts)
+    return code.replace(co_linetable=b"", co_consts=constants)
+
+
 for source in glob.glob(f"{sys.argv[1]}/**/*.py", recursive=True):
-    py_compile.compile(source, cfile=source + "c", doraise=True, optimize=2)
+    with open(source, "rb") as file:
+        code = compile(file.read(), source, "exec", optimize=2, dont_inherit=True)
+    # PEP 552's header: the magic number, flags 0 (a timestamp pyc), then a timestamp and a size that a
+    # sourceless module never checks.
+    header = importlib.util.MAGIC_NUMBER + bytes(12)
+    with open(source + "c", "wb") as file:
+        file.write(header + marshal.dumps(without_line_tables(code)))
     os.remove(source)
