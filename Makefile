@@ -39,11 +39,16 @@ lint: $(BIN)/.installed
 	$(BIN)/zizmor --offline --quiet .github/workflows
 
 # A file's tests in one process (--dist loadfile): some look for their own processes host-wide.
+# The engine-free tier on every core (a file's tests in one process: some look for their own
+# processes host-wide); the engine tier in one process, since its tests share one engine.
+ENGINE_FREE := $(BIN)/python -m pytest -n auto --dist loadfile -m "not engine"
+
 check: lint
-	$(BIN)/python -m pytest -n auto --dist loadfile -m "not engine"
+	$(ENGINE_FREE)
 
 test: lint engine
-	$(BIN)/python -m pytest
+	$(ENGINE_FREE)
+	$(BIN)/python -m pytest -m engine
 
 demo: $(BIN)/.installed engine
 	$(BIN)/python image/demo.py
