@@ -11,7 +11,7 @@ from reaper import _command, _proc
 from reaper._command import UsageError, parse
 from reaper._signals import CATCHABLE, parse_signal, signal_name
 from reaper._supervisor import exit_status
-from support import REAPER, environment
+from support import REAPER, environment, run
 
 NO_ENV = {}
 
@@ -409,3 +409,16 @@ def test_exit_status_of_a_signal_death(signum):
 def test_the_real_wait_status_of_a_killed_process():
     pid = os.posix_spawnp("sh", ["sh", "-c", "kill -USR1 $$"], os.environ)
     assert exit_status(os.waitpid(pid, 0)[1]) == 138
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "line"),
+    [
+        (["-\n"], 2, "reaper: -\\n: unknown option (see reaper --help)\n"),
+        (["--bad\rname"], 2, "reaper: --bad\\rname: unknown option (see reaper --help)\n"),
+        (["no\nsuch-command"], 127, "reaper: no\\nsuch-command: No such file or directory\n"),
+    ],
+)
+def test_a_name_given_by_the_user_never_splits_the_line_of_a_refusal(args, status, line):
+    result = run([*REAPER, *args])
+    assert (result.returncode, result.stderr) == (status, line)

@@ -13,7 +13,7 @@ import sys
 
 from reaper import __version__, _proc
 from reaper._signals import CATCHABLE, parse_signal, signal_name
-from reaper._supervisor import environ, replace_process, say, supervise
+from reaper._supervisor import environ, printable, replace_process, say, supervise
 
 _USAGE_HEAD = """\
 usage: reaper [OPTIONS] [--] COMMAND [ARG...]
@@ -147,7 +147,7 @@ def parse(args, environ):
         name, has_value, value = arg.partition("=")
         option = _BY_SPELLING.get(name)
         if option is None or (option.metavar is None and has_value):
-            raise UsageError(f"{arg}: unknown option (see reaper --help)")
+            raise UsageError(f"{printable(arg)}: unknown option (see reaper --help)")
         if option.metavar is None:
             value = "1"
         elif not has_value:

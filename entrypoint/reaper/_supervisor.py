@@ -663,8 +663,16 @@ def logger(verbose):
     return say if verbose else None
 
 
+def printable(text):
+    """Return ``text`` with every character that is not printable (a newline, a control character)
+    written as its escape (``\\n``), so that a name given by the user cannot split or forge a line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def say(message):
-    """Write ``reaper: message`` to stderr, dropping the line rather than ever blocking.
+    """Write ``reaper: message`` to stderr, on one line, dropping the line rather than ever blocking.
 
     A line that cannot be written at once (a full pipe or socket, a
     terminal under flow control) is dropped.  After a broken pipe or a file
@@ -673,7 +681,7 @@ def say(message):
     """
     global _write_line
     try:
-        _write_line(f"reaper: {message}\n".encode(errors="surrogateescape"))
+        _write_line(f"reaper: {printable(message)}\n".encode(errors="surrogateescape"))
     except OSError as error:
         if error.errno in (_EPIPE, _EFBIG):
             _write_line = _drop
