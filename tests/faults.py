@@ -124,5 +124,14 @@ INHERITED = {
 
 def inheriting(dispositions):
     """A command line prefix that execs the rest with the :data:`INHERITED` ``dispositions`` (a key)."""
-    code = f"import os, signal, sys\n{INHERITED[dispositions]}\nos.execvp(sys.argv[1], sys.argv[1:])"
-    return [sys.executable, "-c", code]
+    return _then_exec(INHERITED[dispositions])
+
+
+def pending(signum):
+    """A command line prefix that execs the rest with ``signum`` blocked and pending: both survive the exec,
+    so the signal comes the moment the program unblocks it."""
+    return _then_exec(f"signal.pthread_sigmask(signal.SIG_BLOCK, {{{signum}}}); os.kill(os.getpid(), {signum})")
+
+
+def _then_exec(code):
+    return [sys.executable, "-c", f"import os, signal, sys\n{code}\nos.execvp(sys.argv[1], sys.argv[1:])"]

@@ -31,6 +31,7 @@ from faults import (
     full_pipe,
     full_socket,
     inheriting,
+    pending,
     stopped_terminal,
 )
 from support import (
@@ -326,6 +327,22 @@ def test_a_script_without_a_shebang_runs_under_sh_from_a_terminal(tmp_path):
 def test_the_command_starts_with_no_signal_ignored_or_blocked(wrap):
     result = run(wrap([*REAPER, "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]))
     assert result.stdout.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+
+
+@WHERE
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGUSR1, 138)], ids=["TERM", "USR1"])
+def test_a_signal_that_comes_while_the_command_is_spawned_reaches_the_command(wrap, signum, status):
+    """Pending when the reaper starts, the signal is there the moment the spawn unblocks every signal for
+    the child's sake: caught and forwarded, never acted on by the reaper (SIGUSR1's default would kill it)."""
+    result = run(wrap([*pending(int(signum)), *REAPER, "sleep", "60"]))
+    assert (result.returncode, result.stderr) == (status, "")
+
+
+@WHERE
+def test_a_sigchld_that_comes_while_the_command_is_spawned_is_not_lost(wrap):
+    """The command's death is found by the reaping a SIGCHLD starts: one taken during the spawn still counts."""
+    result = run(wrap([*pending(int(signal.SIGCHLD)), *REAPER, "sh", "-c", "exit 7"]))
+    assert (result.returncode, result.stderr) == (7, "")
 
 
 IGNORED = ["grep", "^SigIgn", "/proc/self/status"]
