@@ -28,6 +28,7 @@ from workloads import (  # noqa: E402
     children,
     context_switches,
     namespace_pid1,
+    proc_stat,
     stop_seconds,
 )
 
@@ -37,6 +38,7 @@ ORPHANS = Path(__file__).resolve().parent / "orphans.py"
 KEEPALIVE = ROOT / "image" / "keepalive"
 KEEPALIVE_CALLS = {"tail": ["-n", "1", "/dev/null"], "sleep": ["0"]}
 WINDOW = Path(__file__).resolve().parent / "window.py"
+SITE_HOOK = Path(__file__).resolve().parent / "site_hook.py"
 REALTIME = ["chrt", "--fifo", "10"]
 
 FULL = {
@@ -50,6 +52,7 @@ FULL = {
     "signals": 600,
     "stops": 3,
     "stop_timeout": 3,
+    "site_hook_pairs": 40,
 }
 QUICK = {
     "runs": 10,
@@ -62,22 +65,19 @@ QUICK = {
     "signals": 20,
     "stops": 1,
     "stop_timeout": 1,
+    "site_hook_pairs": 2,
 }
 
 
 def install_reaper(python, prefix):
-    """Lay the reaper out under ``prefix`` as the image does; return the launcher's path."""
+    """Lay the reaper out under ``prefix`` as the image does; return the image's ENTRYPOINT on ``python``:
+    ``python -ISB PREFIX/lib/python-reaper/pid1``, in exec form as the engine runs it (no ``#!``)."""
     library = prefix / "lib" / "python-reaper"
     shutil.copytree(ROOT / "entrypoint" / "reaper", library / "reaper", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([python, str(ROOT / "image" / "compile.py"), str(library)], check=True)
-    launcher = prefix / "bin" / "reaper"
-    launcher.parent.mkdir()
-    text = (ROOT / "image" / "reaper").read_text()
-    launcher.write_text(
-        text.replace("/usr/local/bin/python3", python).replace("/usr/local/lib/python-reaper", str(library))
-    )
-    launcher.chmod(0o755)
-    return str(launcher)
+    launcher = library / "pid1"
+    launcher.write_text((ROOT / "image" / "reaper").read_text().replace("/usr/local/lib/python-reaper", str(library)))
+    return [python, "-ISB", str(launcher)]
 
 
 def spread(samples):
@@ -120,10 +120,15 @@ def measure_startup(inits, python, sizes):
 
 
 def measure_keepalive(sizes):
-    """The image's tail and sleep wrappers off PID 1 against the real programs: ms added per call."""
+    """The image's tail and sleep wrappers off PID 1 against the real programs: ms added per call; and
+    the floor of any wrapper that execs the program, coreutils' ``env`` in front of it (one exec more)."""
     results = {}
     for program, args in KEEPALIVE_CALLS.items():
-        commands = {"real": [f"/usr/bin/{program}", *args], "wrapper": [str(KEEPALIVE / program), *args]}
+        commands = {
+            "real": [f"/usr/bin/{program}", *args],
+            "wrapper": [str(KEEPALIVE / program), *args],
+            "one exec in front": ["/usr/bin/env", program, *args],
+        }
         times = {name: [] for name in commands}
         for order in rotations(commands, sizes["rounds"]):
             with tempfile.NamedTemporaryFile(suffix=".json") as export:
@@ -134,7 +139,9 @@ def measure_keepalive(sizes):
             for name, run in zip(order, runs, strict=True):
                 times[name] += [1000 * seconds for seconds in run["times"]]
         results[program] = {name: spread(samples) for name, samples in times.items()}
-        results[program]["added_ms"] = results[program]["wrapper"]["median"] - results[program]["real"]["median"]
+        real = results[program]["real"]["median"]
+        results[program]["added_ms"] = results[program]["wrapper"]["median"] - real
+        results[program]["floor_ms"] = results[program]["one exec in front"]["median"] - real
     return results
 
 
@@ -221,31 +228,54 @@ def measure_storm(inits, python, sizes):
 
 def measure_reap_cost(inits, sizes):
     """CPU time of the init as PID 1 per reaped orphan, in µs: the run time in its
-    ``/proc/PID/schedstat`` over a storm, from the moment it idles to the moment no zombie is left."""
-    costs = {name: [] for name in inits}
+    ``/proc/PID/schedstat`` over a storm, from the moment it idles to the moment no zombie is left;
+    and its split between user and kernel time (``/proc/PID/stat``, in clock ticks: coarser)."""
+    costs = {name: {"total": [], "user": [], "kernel": []} for name in inits}
     for order in rotations(inits, sizes["rounds"]):
         for name in order:
-            costs[name].append(reap_cost(inits[name], sizes["cost_orphans"]))
-    return {"orphans": sizes["cost_orphans"], "us_per_reap": {name: spread(samples) for name, samples in costs.items()}}
+            for part, cost in reap_cost(inits[name], sizes["cost_orphans"]).items():
+                costs[name][part].append(cost)
+    return {
+        "orphans": sizes["cost_orphans"],
+        "us_per_reap": {name: spread(parts["total"]) for name, parts in costs.items()},
+        "split_us_per_reap": {
+            name: {part: statistics.median(parts[part]) for part in ("user", "kernel")} for name, parts in costs.items()
+        },
+    }
 
 
 def reap_cost(init, count):
+    """µs of CPU per reap of one storm of ``count`` orphans under ``init``: total, user and kernel."""
     argv = [*NEW_PID_NAMESPACE, *init, sys.executable, str(ORPHANS), str(count), "--wait"]
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         pid1 = namespace_pid1(process.pid)
         assert process.stdout.readline() == b"ready\n"
-        before = cpu_ns(pid1)
+        before, ticks_before = cpu_ns(pid1), cpu_ticks(pid1)
         process.stdin.write(b"go\n")
         process.stdin.flush()
         assert process.stdout.readline() == b"done\n"
         deadline = time.monotonic() + 60
         while len(children(pid1)) > 1 and time.monotonic() < deadline:  # the maker stays
             time.sleep(0.005)
-        return (cpu_ns(pid1) - before) / count / 1000
+        total, ticks = (
+            cpu_ns(pid1) - before,
+            [after - was for after, was in zip(cpu_ticks(pid1), ticks_before, strict=True)],
+        )
+        per_tick = 1e6 / os.sysconf("SC_CLK_TCK")
+        return {
+            "total": total / count / 1000,
+            **{part: spent * per_tick / count for part, spent in zip(("user", "kernel"), ticks, strict=True)},
+        }
     finally:
         process.kill()
         process.wait()
+
+
+def cpu_ticks(pid):
+    """Clock ticks ``pid`` has spent in user mode and in the kernel so far (utime, stime)."""
+    fields = proc_stat(pid)[1]
+    return int(fields[11]), int(fields[12])
 
 
 def cpu_ns(pid):
@@ -353,12 +383,19 @@ def measure_docker(sizes):
                     container.remove(force=True)
             stops.setdefault(app, {})[mode] = spread(seconds)
     added = image.attrs["Size"] - client.images.get(base).attrs["Size"]
+    site_hook = client.containers.run(
+        image.id,
+        ["python3", "/bench/site_hook.py", str(sizes["site_hook_pairs"])],
+        volumes={str(SITE_HOOK.parent): {"bind": "/bench", "mode": "ro"}},
+        remove=True,
+    )
     return {
         "base": base,
         "base_kind": kind,
         "stop_timeout": sizes["stop_timeout"],
         "stop_seconds": stops,
         "image": {"bytes_added": added, "warm_build_seconds": warm_build},
+        "site_hook": json.loads(site_hook),
     }
 
 

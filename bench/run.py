@@ -6,16 +6,17 @@ Writes DIR/latest.json (every figure, the machine, the date), DIR/latest.md
 (the table) and DIR/*.png (plots); with --readme, also replaces the part of
 that file between the ``bench:start`` and ``bench:end`` markers with the
 table and the storm plot.  --quick uses tiny sizes: the test suite runs it
-so that the benchmarks cannot rot.  Benchmarks never fail on a timing; they
-report each target as met or missed.
+so that the benchmarks cannot rot.  A full run exits 1, naming them, when
+any target is missed; a --quick run never fails on a timing.
 
-The reaper runs as in the image: the image's own launcher with -ISB and the
-bytecode made by image/compile.py, on PYTHON (default /usr/bin/python3),
+The reaper runs as the image's ENTRYPOINT runs it (exec form, ``PYTHON -ISB
+pid1``, the bytecode made by image/compile.py) on PYTHON (default /usr/bin/python3),
 which is also the interpreter of the floor ``python3 -I -S -c pass``.
 """
 
 import argparse
 import json
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ def main(argv=None):
     sizes = QUICK if options.quick else FULL
     options.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="python-reaper-bench-") as prefix:
-        inits = {"python-reaper": [install_reaper(options.python, Path(prefix))], **PEERS}
+        inits = {"python-reaper": install_reaper(options.python, Path(prefix)), **PEERS}
         results = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(options.python),
@@ -78,6 +79,9 @@ def main(argv=None):
     if options.readme:
         update_readme(options.readme, report, options.out.resolve())
     print(report)
+    missed = [name for name, check in results["targets"].items() if not check["met"]]
+    if missed and not options.quick:
+        sys.exit(f"bench: targets missed: {', '.join(missed)}")
 
 
 if __name__ == "__main__":

@@ -43,9 +43,26 @@ def test_the_benchmarks_run_and_report_every_measurement(tmp_path, docker_client
         )
     assert results["storm"]["runs"]["python-reaper"]["cleared"] is not None
     assert results["storm"]["runs"]["non-reaping PID 1"]["cleared"] is None
-    assert set(results["targets"]) == {"startup", "memory", "wakeups", "storm", "latency", "reap_cost", "keepalive_ms"}
+    assert set(results["targets"]) == {
+        "startup",
+        "startup_direct",
+        "memory",
+        "wakeups",
+        "storm",
+        "latency",
+        "reap_cost",
+        "keepalive_ms",
+    }
+    hook = results["docker"]["site_hook"]
+    assert hook["starts"] == 20 and all(hook[name]["cpu_ms"] > 0 for name in ("with the hook", "without"))
     assert set(results["keepalive"]) == {"tail", "sleep"}
     assert (out / "storm.png").stat().st_size > 0 and (out / "startup.png").stat().st_size > 0
     text = readme.read_text()
     assert text.startswith("before\n<!-- bench:start -->") and text.endswith("<!-- bench:end -->\nafter\n")
-    assert "old" not in text and "Orphan storm" in text and "Keep-alive wrappers" in text and "Cost of a reap" in text
+    assert (
+        "old" not in text
+        and "Orphan storm" in text
+        and "Keep-alive wrappers" in text
+        and "Cost of a reap" in text
+        and "site hook" in text
+    )

@@ -413,17 +413,17 @@ def test_a_subreaper_stopped_with_its_command_leaves_nothing_running():
 # 12. The start-up window: signals are blocked before anything of the reaper is imported.
 
 
-def _image_launcher(prefix):
-    """The image's launcher laid out under ``prefix`` as the benchmarks lay it out, on this interpreter."""
+def _image_entrypoint(prefix):
+    """The image's ENTRYPOINT, laid out under ``prefix`` as the benchmarks lay it out, on this interpreter."""
     from measure import install_reaper
 
     return install_reaper(SYSTEM_PYTHON, prefix)
 
 
-@pytest.mark.parametrize("launcher", ["image launcher", "console script"])
+@pytest.mark.parametrize("launcher", ["image entrypoint", "console script"])
 def test_every_signal_is_blocked_before_the_reaper_package_is_read(launcher, tmp_path):
     argv = (
-        [_image_launcher(tmp_path)] if launcher == "image launcher" else [str(Path(sys.executable).parent / "reaper")]
+        _image_entrypoint(tmp_path) if launcher == "image entrypoint" else [str(Path(sys.executable).parent / "reaper")]
     )
     trace = tmp_path / "trace"
     run(["strace", "-f", "-e", "trace=rt_sigprocmask,openat", "-o", str(trace), *argv, "true"], check=True)
