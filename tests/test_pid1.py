@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import sys
 import time
 
 import pytest
@@ -118,6 +119,30 @@ def test_auto_forwards_a_signal_the_command_handles_to_the_command_alone(wrap, m
         assert process.wait(timeout=10) == 0
         target = "process" if worker == -signal.SIGTERM else "group"
         assert re.search(rf"^reaper: forwarded SIGHUP to {target} \d+", process.stderr.read(), re.M)
+
+
+HANDLER_OF = (
+    "import signal, sys, time\n"
+    "signal.signal(int(sys.argv[1]), lambda *_: None)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)"
+)
+
+
+@pytest.mark.parametrize("handled", [signal.SIGUSR1, signal.SIGRTMIN + 1], ids=["SIGUSR1", "SIGRTMIN+1"])
+def test_auto_reads_the_handlers_of_standard_and_real_time_signals_and_none_once_the_process_is_gone(handled):
+    """Signals 1-31 are read from /proc/PID/stat's sigcatch, the others from status' SigCgt."""
+    from reaper import _proc
+
+    others = [signal.SIGUSR2, signal.SIGRTMIN + 2, signal.SIGHUP]
+    with running([sys.executable, "-c", HANDLER_OF, str(int(handled))]) as process:
+        assert read_line(process.stdout) == "ready"
+        assert _proc.handles(process.pid, handled)
+        assert _proc.handles(process.pid, signal.SIGINT)  # Python's own handler
+        assert not any(_proc.handles(process.pid, other) for other in others)
+        process.kill()
+        process.wait()
+        assert not _proc.handles(process.pid, handled)
 
 
 @pytest.mark.parametrize("mode", AUTO)

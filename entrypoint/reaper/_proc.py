@@ -126,10 +126,8 @@ def state(pid):
 
 def _stat(pid):
     """The fields of ``/proc/PID/stat`` after the command name, from the state on; None once ``pid`` is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-    except OSError:
+    data = read(f"/proc/{pid}/stat")
+    if data is None:
         return None
     # The command name in parentheses may itself hold spaces and parentheses.
     return data[data.rindex(b")") + 2 :].split()
@@ -137,13 +135,70 @@ def _stat(pid):
 
 def handles(pid, signum):
     """Tell whether ``pid`` has a handler installed for ``signum`` (``SigCgt`` of ``/proc/PID/status``);
-    False when it is gone or ``/proc`` cannot tell (see :func:`sees_this_namespace`)."""
+    False when it is gone or ``/proc`` cannot tell (see :func:`sees_this_namespace`).
+
+    For signals 1 to 31 it reads the same bits from ``/proc/PID/stat``
+    (its sigcatch field), which the kernel writes in a third of the time,
+    through a descriptor kept open for the last ``pid`` asked about: this is
+    read as each signal is forwarded.  That descriptor stays that process's
+    even once its pid is reused, and then reads fail: False.
+    """
     try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            caught = next(int(line.split()[1], 16) for line in status if line.startswith(b"SigCgt:"))
-    except (OSError, StopIteration, ValueError):
+        if signum < 32:
+            stat = _kept_stat(pid)
+            if stat is None:
+                return False
+            caught = int(stat[stat.rindex(b")") + 2 :].split()[31])
+        else:
+            status = read(f"/proc/{pid}/status")
+            if status is None:
+                return False
+            start = status.index(b"SigCgt:") + 7
+            caught = int(status[start : status.index(b"\n", start)], 16)
+    except (ValueError, IndexError):  # not a /proc of this kernel's layout
         return False
     return bool(caught >> (signum - 1) & 1)
+
+
+_kept = (None, None)
+"""(pid, descriptor of its /proc/PID/stat) for :func:`handles`."""
+
+
+def _kept_stat(pid):
+    """Return the contents of ``/proc/PID/stat`` read through the descriptor kept for ``pid``, or None."""
+    global _kept
+    kept_pid, fd = _kept
+    try:
+        if kept_pid != pid:
+            if fd is not None:
+                posix.close(fd)
+            _kept = (None, None)
+            fd = posix.open(f"/proc/{pid}/stat", posix.O_RDONLY | posix.O_CLOEXEC)
+            _kept = (pid, fd)
+        return posix.pread(fd, 4096, 0)
+    except OSError:
+        return None
+
+
+def read(path):
+    """Return the contents of a small file such as one of ``/proc``, or None when it cannot be read.
+
+    Plain system calls: ``open()`` costs a buffered reader, tens of
+    microseconds on the path of a forwarded signal.
+    """
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := posix.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        posix.close(fd)
 
 
 def is_ancestor(pid):
