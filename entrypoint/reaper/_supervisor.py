@@ -11,7 +11,7 @@
    foreground when this process holds it, every signal at its default
    disposition and none blocked, as another user with ``--user``; a file
    without ``#!`` runs under /bin/sh.
-4. Take signals one at a time from ``sigwaitinfo`` with no timeout, so an
+4. Take signals one at a time from ``sigwait`` with no timeout, so an
    idle reaper never wakes: SIGCHLD reaps every zombie there is, any other
    signal is forwarded to the command alone when it handles that signal,
    else to its process group (``forward="auto"``; or always to one of them),
@@ -106,8 +106,9 @@ def supervise(
     _signal.pthread_sigmask(_signal.SIG_BLOCK, CATCHABLE)
     # An ignored SIGCHLD survives the exec that started this process, and makes the kernel reap
     # our children itself: the command's status would be lost.  Blocked, every other
-    # disposition is the same to sigwaitinfo.
-    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    # disposition is the same to sigwait.  Only then: SIG_DFL would discard a pending SIGCHLD.
+    if _signal.getsignal(_signal.SIGCHLD) == _signal.SIG_IGN:
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
     is_pid_one = posix.getpid() == 1
     if not is_pid_one:
         try:
@@ -230,7 +231,10 @@ def _spawn_sharing_memory(argv, env):
     for the moment of the spawn; a signal that comes meanwhile is caught,
     then raised again once all are blocked, for the loop to take as usual.
     The child resets what is caught to its default before it unblocks
-    anything.
+    anything.  This process keeps the catching handler, blocked for good:
+    giving a signal back SIG_DFL discards it when it is pending and its
+    default is to ignore it (SIGCHLD, SIGCONT, SIGURG, SIGWINCH), so a
+    SIGCHLD of the command coming before that reset would be lost.
     """
     import _posixsubprocess
 
@@ -251,8 +255,6 @@ def _spawn_sharing_memory(argv, env):
             )  # fmt: skip
         finally:
             _signal.pthread_sigmask(_signal.SIG_BLOCK, CATCHABLE)  # runs the handlers of what came meanwhile
-            for signum in CATCHABLE:
-                _signal.signal(signum, _signal.SIG_DFL)
             for signum in caught:
                 _signal.raise_signal(signum)
         posix.close(write_end)
