@@ -2,7 +2,7 @@
 
 What ships in the image is sourceless bytecode (module.pyc beside where
 module.py was), compiled as -OO compiles (no docstrings) and without line
-tables (no line numbers nor columns): about a third of the bytes of source
+tables (no line numbers nor columns) nor qualified names: about a third of the bytes of source
 plus bytecode, which keeps the image within its 64 KiB budget on every
 Python version; the source is in the repository.  The reaper never prints a
 traceback by design (every error is one line), so a traceback without line
@@ -21,9 +21,10 @@ import sys
 
 
 def without_line_tables(code):
-    """Return ``code`` and every code object in its constants without their line table."""
+    """Return ``code`` and every code object in its constants without their line table, file name and
+    qualified name (a bare name instead): none serves but a repr, a warning or a traceback."""
     constants = tuple(without_line_tables(item) if hasattr(item, "co_code") else item for item in code.co_consts)
-    return code.replace(co_linetable=b"", co_consts=constants)
+    return code.replace(co_linetable=b"", co_consts=constants, co_qualname=code.co_name, co_filename="")
 
 
 for source in glob.glob(f"{sys.argv[1]}/**/*.py", recursive=True):
