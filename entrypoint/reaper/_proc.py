@@ -95,10 +95,8 @@ def default_glibc_signals():
     kernel directly, on x86_64 and aarch64.  When they are not ignored it
     costs one read of ``/proc/self/status``.
     """
-    try:
-        with open("/proc/self/status", "rb") as status:
-            ignored = next(int(line.split()[1], 16) for line in status if line.startswith(b"SigIgn:"))
-    except (OSError, StopIteration, ValueError):
+    ignored = _signal_set(read("/proc/self/status"), b"SigIgn:")
+    if ignored is None:
         return
     ignored_here = [signum for signum in _GLIBC_INTERNAL_SIGNALS if ignored >> (signum - 1) & 1]
     rt_sigaction = _SYS_RT_SIGACTION.get(posix.uname().machine)
@@ -127,10 +125,25 @@ def state(pid):
 def _stat(pid):
     """The fields of ``/proc/PID/stat`` after the command name, from the state on; None once ``pid`` is gone."""
     data = read(f"/proc/{pid}/stat")
-    if data is None:
+    return None if data is None else _after_name(data)
+
+
+def _after_name(stat):
+    """The fields of the contents of a ``/proc/PID/stat`` after the command name, which may itself hold
+    spaces and parentheses."""
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def _signal_set(status, field):
+    """The signal set of ``field`` (``b"SigCgt:"``...) in the contents of a ``/proc/PID/status`` as an
+    int, signal N its bit N-1; None when ``status`` is None or has no such field."""
+    if status is None:
         return None
-    # The command name in parentheses may itself hold spaces and parentheses.
-    return data[data.rindex(b")") + 2 :].split()
+    try:
+        start = status.index(field) + len(field)
+        return int(status[start : status.index(b"\n", start)], 16)
+    except ValueError:
+        return None
 
 
 def handles(pid, signum):
@@ -143,21 +156,15 @@ def handles(pid, signum):
     read as each signal is forwarded.  That descriptor stays that process's
     even once its pid is reused, and then reads fail: False.
     """
-    try:
-        if signum < 32:
-            stat = _kept_stat(pid)
-            if stat is None:
-                return False
-            caught = int(stat[stat.rindex(b")") + 2 :].split()[31])
-        else:
-            status = read(f"/proc/{pid}/status")
-            if status is None:
-                return False
-            start = status.index(b"SigCgt:") + 7
-            caught = int(status[start : status.index(b"\n", start)], 16)
-    except (ValueError, IndexError):  # not a /proc of this kernel's layout
-        return False
-    return bool(caught >> (signum - 1) & 1)
+    if signum < 32:
+        stat = _kept_stat(pid)
+        try:
+            caught = None if stat is None else int(_after_name(stat)[31])
+        except (ValueError, IndexError):  # not a /proc of this kernel's layout
+            caught = None
+    else:
+        caught = _signal_set(read(f"/proc/{pid}/status"), b"SigCgt:")
+    return caught is not None and bool(caught >> (signum - 1) & 1)
 
 
 _kept = (None, None)
